@@ -1,0 +1,24 @@
+"""ASGI entry point: HTTP to Django; WebSockets through origin check, JWT auth, the app routers."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pos.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from kds.routing import websocket_urlpatterns as kds_ws  # noqa: E402
+from orders.routing import websocket_urlpatterns as orders_ws  # noqa: E402
+from payments.routing import websocket_urlpatterns as payments_ws  # noqa: E402
+from pos.ws_auth import JWTAuthMiddleware, OriginCheckMiddleware  # noqa: E402
+
+websocket_urlpatterns = [*kds_ws, *orders_ws, *payments_ws]
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": OriginCheckMiddleware(JWTAuthMiddleware(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -1,0 +1,73 @@
+"""Shared plumbing tables: the event outbox, its per-stream cursor, idempotency records.
+
+``pos`` sits at the bottom of the dependency order, so these tables hold outlet and tenant
+ids as plain UUIDs instead of foreign keys to ``tenants``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class StreamCursor(models.Model):
+    """The last ``seq`` allocated on an outlet's stream; row-locked to allocate the next."""
+
+    outlet_id = models.UUIDField(primary_key=True)
+    last_seq = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.outlet_id}@{self.last_seq}"
+
+
+class StreamEvent(models.Model):
+    """One outbox row: an event written in the same transaction as the change it reports."""
+
+    tenant_id = models.UUIDField(db_index=True)
+    outlet_id = models.UUIDField()
+    seq = models.BigIntegerField()
+    name = models.CharField(max_length=64)
+    data = models.JSONField()
+    # Routing keys, so sockets filter the live path and the log alike without parsing data.
+    order_id = models.UUIDField(null=True, blank=True)
+    station_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("outlet_id", "seq")
+        constraints = [
+            models.UniqueConstraint(fields=("outlet_id", "seq"), name="stream_event_seq_unique"),
+            models.CheckConstraint(condition=models.Q(seq__gte=1), name="stream_event_seq_gte_1"),
+        ]
+        indexes = [
+            models.Index(
+                fields=("created_at",),
+                name="stream_event_unpublished",
+                condition=models.Q(published_at__isnull=True),
+            ),
+            models.Index(fields=("outlet_id", "order_id", "seq"), name="stream_event_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outlet_id}#{self.seq} {self.name}"
+
+
+class IdempotencyRecord(models.Model):
+    """A creation request seen with an ``Idempotency-Key``: its fingerprint and response."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    scope = models.CharField(max_length=120)  # "METHOD path", so one key per endpoint
+    fingerprint = models.CharField(max_length=64)  # sha256 of the request body
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)  # null: in progress
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("user", "scope", "key"), name="idempotency_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"

@@ -1,0 +1,303 @@
+"""The stream consumer base every socket uses.
+
+A subclass says which outlet the socket follows and whether the user may follow it
+(``authorize``), which events it forwards (``accepts``), what the snapshot holds
+(``snapshot``), and how to answer client commands (``handle_command``). The base does the
+rest, identically for the three sockets:
+
+1. accept, then close 4401 (no or bad token), 4404 (unknown or another tenant's), 4403;
+2. subscribe to the process hub *before* reading the log, so nothing committed meanwhile is
+   lost (what arrives live is buffered and de-duplicated by seq);
+3. send a snapshot (no ``since``, or a ``since`` the log cannot serve: ``"reset": true``) or
+   replay the log after ``since``;
+4. forward live events in strictly increasing seq, none twice; a gap is filled from the log.
+
+Per socket, a bounded buffer and one writer task keep a slow socket from delaying the others;
+a socket whose buffer overflows drops it and catches up from the log when it can.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.db import connection, transaction
+
+from pos import metrics
+from pos.models import StreamEvent
+from pos.streams import log
+from pos.streams.hub import get_hub
+from pos.streams.wire import envelope_text
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+
+
+class CommandError(Exception):
+    """A client command that cannot be carried out: becomes an ``error`` message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Access:
+    """The outcome of ``authorize``: the outlet followed, or the close code to refuse with."""
+
+    outlet_id: str | None = None
+    close_code: int | None = None
+
+    @classmethod
+    def refuse(cls, code: int) -> Access:
+        return cls(close_code=code)
+
+
+class Subscription:
+    """One socket's place in an outlet stream: last seq seen, live buffer, writer task."""
+
+    def __init__(self, consumer: StreamConsumer, outlet_id: str, last_seq: int) -> None:
+        self.consumer = consumer
+        self.outlet_id = outlet_id
+        self.last_seq = last_seq
+        self.buffer: deque[dict[str, Any]] = deque()
+        self.limit = settings.WS_SEND_QUEUE_LIMIT
+        self.wakeup = asyncio.Event()
+        self.catch_up_needed = False
+        self.task: asyncio.Task | None = None
+
+    # Called by the hub, on the event loop, without awaiting: must be quick and never block.
+    def deliver(self, message: dict[str, Any]) -> None:
+        if len(self.buffer) >= self.limit:
+            # Too far behind: drop the buffer, refill from the log once the socket drains.
+            self.buffer.clear()
+            self.catch_up_needed = True
+            metrics.socket_resyncs.inc()
+        else:
+            self.buffer.append(message)
+        self.wakeup.set()
+
+    def request_catch_up(self) -> None:
+        self.catch_up_needed = True
+        self.wakeup.set()
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                await self.wakeup.wait()
+                self.wakeup.clear()
+                if self.catch_up_needed:
+                    self.catch_up_needed = False
+                    await self.catch_up()
+                while self.buffer:
+                    await self._forward(self.buffer.popleft())
+                    if self.catch_up_needed:
+                        break
+                if self.catch_up_needed or self.buffer:
+                    self.wakeup.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("stream writer failed; closing the socket")
+            await self.consumer.close(code=1011)
+
+    async def _forward(self, message: dict[str, Any]) -> None:
+        seq = message["seq"]
+        if seq <= self.last_seq:
+            return  # already sent (replay, or a relay re-publication)
+        if seq > self.last_seq + 1:
+            await self.catch_up(up_to=seq - 1)  # a gap on the live path: fill from the log
+            if seq <= self.last_seq:
+                return
+        self.last_seq = seq
+        if self.consumer.accepts(message["name"], message.get("order"), message.get("station")):
+            await self.consumer.send(text_data=message["text"])
+            metrics.events_delivered.inc()
+            committed = message.get("committed")
+            if committed:
+                metrics.fanout_latency.observe(max(0.0, time.time() - committed))
+
+    async def catch_up(self, up_to: int | None = None) -> None:
+        """Send, in order, every logged event after ``last_seq`` (up to ``up_to``)."""
+        while True:
+            rows: list[StreamEvent] = await database_sync_to_async(log.events_after)(
+                self.outlet_id, self.last_seq
+            )
+            if not rows:
+                return
+            for event in rows:
+                if up_to is not None and event.seq > up_to:
+                    return
+                if event.seq != self.last_seq + 1:
+                    # Pruned (or never committed) seqs cannot be replayed: jump, but say so.
+                    logger.warning(
+                        "event log has a hole",
+                        extra={"outlet": self.outlet_id, "after": self.last_seq, "next": event.seq},
+                    )
+                self.last_seq = event.seq
+                if self.consumer.accepts(
+                    event.name,
+                    str(event.order_id) if event.order_id else None,
+                    str(event.station_id) if event.station_id else None,
+                ):
+                    await self.consumer.send(text_data=envelope_text(event))
+                    metrics.events_delivered.inc()
+            if len(rows) < log.REPLAY_BATCH:
+                return
+
+
+def _snapshot_transaction(outlet_id: str, build) -> tuple[int, dict[str, Any]]:
+    """Read the outlet's last seq and the snapshot state in one consistent database snapshot."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        seq = log.last_seq(outlet_id)
+        return seq, build()
+
+
+class StreamConsumer(AsyncWebsocketConsumer):
+    """Base for the outlet-stream sockets. Subclasses implement the four hooks below."""
+
+    stream_name = "stream"
+    # The hub carries stream messages; a per-socket channel on the layer would only cost
+    # Redis work per socket. An alias that is not configured gives no per-socket channel.
+    channel_layer_alias = "__per_process_hub__"
+
+    subscription: Subscription | None = None
+    user = None
+
+    # --- hooks ------------------------------------------------------------------------------
+    def authorize(self, user) -> Access:
+        """Runs in a worker thread (may use the ORM). Return the outlet or a close code."""
+        raise NotImplementedError
+
+    def accepts(self, name: str, order_id: str | None, station_id: str | None) -> bool:
+        """Whether an event of this outlet goes to this socket. Runs on the event loop."""
+        raise NotImplementedError
+
+    def snapshot(self) -> dict[str, Any]:
+        """Runs in a worker thread inside the snapshot transaction: the current state."""
+        raise NotImplementedError
+
+    async def handle_command(self, content: dict[str, Any]) -> dict[str, Any]:
+        """Answer a client message whose type the base does not know."""
+        raise CommandError("unknown_type", f"Unknown message type {content.get('type')!r}.")
+
+    # --- connection -------------------------------------------------------------------------
+    async def connect(self) -> None:
+        await self.accept()
+        self.user = self.scope.get("user")
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        access: Access = await database_sync_to_async(self.authorize)(self.user)
+        if access.close_code is not None:
+            await self.close(code=access.close_code)
+            return
+        outlet_id = str(access.outlet_id)
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        since = _parse_since(query.get("since", [None])[0])
+
+        subscription = Subscription(self, outlet_id, last_seq=0)
+        await get_hub().subscribe(outlet_id, subscription)  # buffer live events from now on
+        self.subscription = subscription
+        metrics.open_sockets.labels(stream=self.stream_name).inc()
+
+        if since is not None:
+            current = await database_sync_to_async(log.last_seq)(outlet_id)
+            if await database_sync_to_async(log.since_is_replayable)(outlet_id, since, current):
+                subscription.last_seq = since
+                subscription.request_catch_up()
+                subscription.start()
+                return
+        await self._send_snapshot(reset=since is not None)
+        subscription.request_catch_up()
+        subscription.start()
+
+    async def _send_snapshot(self, *, reset: bool) -> None:
+        outlet_id = self.subscription.outlet_id
+        seq, state = await database_sync_to_async(_snapshot_transaction)(outlet_id, self.snapshot)
+        self.subscription.last_seq = seq
+        payload = {"type": "snapshot", "seq": seq, **state}
+        if reset:
+            payload["reset"] = True
+        await self.send_json(payload)
+
+    async def disconnect(self, code: int) -> None:
+        subscription, self.subscription = self.subscription, None
+        if subscription is not None:
+            metrics.open_sockets.labels(stream=self.stream_name).dec()
+            await get_hub().unsubscribe(subscription.outlet_id, subscription)
+            await subscription.stop()
+
+    # --- client messages --------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        if self.subscription is None:
+            return  # closing
+        raw = text_data if text_data is not None else bytes_data
+        size = len(raw.encode("utf-8")) if isinstance(raw, str) else len(raw or b"")
+        if size > settings.WS_MAX_FRAME_BYTES:
+            await self.send_error("frame_too_large",
+                                  f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.")
+            return
+        try:
+            content = json.loads(raw)
+        except (TypeError, ValueError, UnicodeDecodeError, RecursionError):
+            await self.send_error("malformed_json", "The message is not valid JSON.")
+            return
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            await self.send_error("invalid_message", 'A message is a JSON object with a "type".')
+            return
+        request_id = content.get("request_id")
+        if content["type"] == "ping":
+            await self.send_json({"type": "pong", "seq": self.subscription.last_seq})
+            return
+        try:
+            reply = await self.handle_command(content)
+        except CommandError as exc:
+            await self.send_error(exc.code, exc.message, request_id=request_id)
+            return
+        if reply is not None:
+            await self.send_json(reply)
+
+    async def send_error(self, code: str, message: str, *, request_id: Any = None) -> None:
+        payload: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if request_id is not None:
+            payload["request_id"] = request_id
+        await self.send_json(payload)
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content, separators=(",", ":"), default=str))
+
+
+def _parse_since(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return -1  # unusable: answered with a reset snapshot

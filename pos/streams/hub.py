@@ -1,0 +1,184 @@
+"""Per-process fan-out: one channel-layer subscription per outlet, shared by local sockets.
+
+Every server process owns one hub per event loop. The hub holds one channel on the layer, adds
+it to the group of each outlet that has at least one local socket, and hands each message it
+receives to the subscriptions of that outlet. Redis work per event is therefore O(processes),
+not O(sockets), and the message text (already JSON) is built once at publication.
+
+The hub never trusts the layer to deliver. After a receive error it rejoins its groups and
+asks every subscription to catch up from the log; a watchdog compares each subscription with
+the outlet's committed cursor every few seconds, so an event dropped anywhere (a full channel,
+a Redis restart that lost the group) still reaches the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from typing import Any, Protocol
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from pos.models import StreamCursor
+from pos.streams.wire import group_for_outlet
+
+logger = logging.getLogger(__name__)
+
+WATCHDOG_INTERVAL_S = 2.0
+GROUP_REFRESH_S = 3600.0
+
+
+class Subscriber(Protocol):
+    last_seq: int
+
+    def deliver(self, message: dict[str, Any]) -> None: ...
+
+    def request_catch_up(self) -> None: ...
+
+
+def _cursors(outlet_ids: list[str]) -> dict[str, int]:
+    rows = StreamCursor.objects.filter(outlet_id__in=outlet_ids).values_list(
+        "outlet_id", "last_seq"
+    )
+    return {str(outlet_id): last_seq for outlet_id, last_seq in rows}
+
+
+class StreamHub:
+    def __init__(self) -> None:
+        self.layer = get_channel_layer()
+        self.channel: str | None = None
+        self.subscribers: dict[str, set[Subscriber]] = {}
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task] = []
+
+    # --- membership -------------------------------------------------------------------------
+    async def subscribe(self, outlet_id: str, subscriber: Subscriber) -> None:
+        async with self._lock:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel("hub.")
+            subscribers = self.subscribers.setdefault(outlet_id, set())
+            if not subscribers:
+                await self._join(outlet_id)
+            subscribers.add(subscriber)
+            if not self._tasks:
+                loop = asyncio.get_running_loop()
+                self._tasks = [
+                    loop.create_task(self._read_loop(), name="stream-hub-reader"),
+                    loop.create_task(self._watchdog(), name="stream-hub-watchdog"),
+                ]
+
+    async def unsubscribe(self, outlet_id: str, subscriber: Subscriber) -> None:
+        async with self._lock:
+            subscribers = self.subscribers.get(outlet_id)
+            if subscribers is None:
+                return
+            subscribers.discard(subscriber)
+            if not subscribers:
+                del self.subscribers[outlet_id]
+                try:
+                    await self.layer.group_discard(group_for_outlet(outlet_id), self.channel)
+                except Exception:
+                    logger.warning("group_discard failed", exc_info=True)
+            if not self.subscribers:
+                await self._stop_tasks()
+
+    async def _join(self, outlet_id: str) -> None:
+        try:
+            await self.layer.group_add(group_for_outlet(outlet_id), self.channel)
+        except Exception:
+            # The layer is down: the watchdog keeps the socket current from the log, and the
+            # reader rejoins every group once the layer answers again.
+            logger.warning("group_add failed; serving from the log", exc_info=True)
+
+    async def _rejoin_all(self) -> None:
+        for outlet_id in list(self.subscribers):
+            await self._join(outlet_id)
+
+    async def _stop_tasks(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        current = asyncio.current_task()
+        for task in tasks:
+            if task is not current:
+                task.cancel()
+        for task in tasks:
+            if task is not current:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    # --- delivery ---------------------------------------------------------------------------
+    def dispatch(self, message: dict[str, Any]) -> None:
+        for subscriber in tuple(self.subscribers.get(message.get("outlet"), ())):
+            subscriber.deliver(message)
+
+    def _everyone_catch_up(self) -> None:
+        for subscribers in self.subscribers.values():
+            for subscriber in tuple(subscribers):
+                subscriber.request_catch_up()
+
+    async def _read_loop(self) -> None:
+        backoff = 0.1
+        failed = False
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not failed:
+                    logger.warning("channel layer receive failed; retrying", exc_info=True)
+                failed = True
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            if failed:
+                failed, backoff = False, 0.1
+                async with self._lock:
+                    await self._rejoin_all()
+                self._everyone_catch_up()
+            self.dispatch(message)
+
+    async def _watchdog(self) -> None:
+        """Catch up any subscription still behind a seq committed one interval ago.
+
+        Comparing with the previous tick's cursor leaves events in flight (committed a few
+        milliseconds ago, not yet delivered) to the live path.
+        """
+        since_refresh = 0.0
+        previous: dict[str, int] = {}
+        while True:
+            await asyncio.sleep(WATCHDOG_INTERVAL_S)
+            since_refresh += WATCHDOG_INTERVAL_S
+            outlet_ids = list(self.subscribers)
+            if not outlet_ids:
+                continue
+            try:
+                cursors = await database_sync_to_async(_cursors)(outlet_ids)
+            except Exception:
+                logger.warning("watchdog could not read cursors", exc_info=True)
+                continue
+            for outlet_id, settled_seq in previous.items():
+                for subscriber in tuple(self.subscribers.get(outlet_id, ())):
+                    if subscriber.last_seq < settled_seq:
+                        subscriber.request_catch_up()
+            previous = cursors
+            if since_refresh >= GROUP_REFRESH_S:
+                since_refresh = 0.0
+                async with self._lock:
+                    await self._rejoin_all()  # memberships expire after group_expiry
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StreamHub] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_hub() -> StreamHub:
+    """The hub of the running event loop (one per server process in production)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = StreamHub()
+    return hub

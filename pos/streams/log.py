@@ -1,0 +1,36 @@
+"""Reads of the event log (the outbox), shared by sockets and ``GET /api/events/``."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Min
+
+from pos.models import StreamCursor, StreamEvent
+
+REPLAY_BATCH = 1000
+
+
+def last_seq(outlet_id: uuid.UUID | str) -> int:
+    value = StreamCursor.objects.filter(pk=outlet_id).values_list("last_seq", flat=True).first()
+    return value or 0
+
+
+def first_kept_seq(outlet_id: uuid.UUID | str) -> int | None:
+    return StreamEvent.objects.filter(outlet_id=outlet_id).aggregate(m=Min("seq"))["m"]
+
+
+def since_is_replayable(outlet_id, since: int, current: int) -> bool:
+    """True when every event after ``since`` is still in the log (and ``since`` is not ahead)."""
+    if since < 0 or since > current:
+        return False
+    if since == current:
+        return True
+    first = first_kept_seq(outlet_id)
+    return first is not None and first <= since + 1
+
+
+def events_after(outlet_id, after: int, limit: int = REPLAY_BATCH) -> list[StreamEvent]:
+    return list(
+        StreamEvent.objects.filter(outlet_id=outlet_id, seq__gt=after).order_by("seq")[:limit]
+    )

@@ -1,0 +1,57 @@
+"""How an outbox row travels: the group it is published to and the message it becomes.
+
+The socket envelope is serialised to JSON text once, at publication; every socket that
+forwards it sends that same text.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from pos.models import StreamEvent
+
+MESSAGE_TYPE = "stream.event"
+
+
+def group_for_outlet(outlet_id: uuid.UUID | str) -> str:
+    return f"outlet.{uuid.UUID(str(outlet_id)).hex}"
+
+
+def iso(dt) -> str:
+    value = dt.isoformat()
+    return value[:-6] + "Z" if value.endswith("+00:00") else value
+
+
+def envelope(event: StreamEvent) -> dict[str, Any]:
+    return {
+        "type": "event",
+        "seq": event.seq,
+        "event": event.name,
+        "outlet": str(event.outlet_id),
+        "at": iso(event.created_at),
+        "data": event.data,
+    }
+
+
+def envelope_text(event: StreamEvent) -> str:
+    return json.dumps(envelope(event), cls=DjangoJSONEncoder, separators=(",", ":"))
+
+
+def message_for(event: StreamEvent) -> dict[str, Any]:
+    """The channel-layer message for one event (msgpack-friendly: strings and numbers)."""
+    return {
+        "type": MESSAGE_TYPE,
+        "outlet": str(event.outlet_id),
+        "seq": event.seq,
+        "name": event.name,
+        "order": str(event.order_id) if event.order_id else None,
+        "station": str(event.station_id) if event.station_id else None,
+        "text": envelope_text(event),
+        "committed": event.created_at.timestamp(),
+        "published": time.time(),
+    }
