@@ -8,6 +8,7 @@ to start with the built-in secret key or without ``DJANGO_ALLOWED_HOSTS``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -256,7 +257,9 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", VAR_DIR / "static"))
+with contextlib.suppress(OSError):  # whitenoise expects it to exist, even if empty
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Serve straight from the apps' static folders so no collectstatic step is needed to run.
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", True)
 WHITENOISE_AUTOREFRESH = DEBUG

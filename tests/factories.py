@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from decimal import Decimal
 
+from django.contrib.auth.hashers import make_password
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken
 
 from catalog.models import Category, ModifierGroup, ModifierOption, Product
 from tenants.models import Outlet, Role, Tenant, User
@@ -33,19 +35,27 @@ def make_outlet(tenant: Tenant, **kw) -> Outlet:
     return Outlet.objects.create(tenant=tenant, **kw)
 
 
+@functools.cache
+def _password_hash() -> str:
+    # Hashing is deliberately slow; hash the shared test password once per run.
+    return make_password(PASSWORD)
+
+
 def make_user(role: str, tenant: Tenant | None = None, outlets=(), **kw) -> User:
     kw.setdefault("username", f"{role}-{_n()}")
     if role == Role.SUPER_ADMIN:
-        user = User.objects.create_superuser(password=PASSWORD, **kw)
+        kw.update(is_staff=True, is_superuser=True, tenant=None)
     else:
-        user = User.objects.create_user(password=PASSWORD, role=role, tenant=tenant, **kw)
+        kw["tenant"] = tenant
+    user = User.objects.create(role=role, password=_password_hash(), **kw)
     if outlets:
         user.outlets.set(outlets)
     return user
 
 
 def access_token(user: User) -> str:
-    return str(RefreshToken.for_user(user).access_token)
+    # An access token alone touches no table, so async tests may mint one on the loop.
+    return str(AccessToken.for_user(user))
 
 
 def client_for(user: User | None) -> APIClient:

@@ -266,7 +266,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         try:
             content = json.loads(raw)
-        except (TypeError, ValueError, UnicodeDecodeError, RecursionError):
+        except RecursionError:
+            await self.send_error("invalid_message", "The message is nested too deeply.")
+            return
+        except (TypeError, ValueError, UnicodeDecodeError):
             await self.send_error("malformed_json", "The message is not valid JSON.")
             return
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):

@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
-from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
@@ -48,7 +47,9 @@ async def publish_events(events: Iterable[StreamEvent], *, path: str = "commit")
         sent.append(event.pk)
     if sent:
         metrics.events_published.labels(path=path).inc(len(sent))
-        await database_sync_to_async(_mark_published)(sent)
+        # Plain sync_to_async: publication is always driven from a sync caller (on_commit, the
+        # relay), so this runs on that caller's thread and connection, inside its lifecycle.
+        await sync_to_async(_mark_published)(sent)
     return len(sent)
 
 

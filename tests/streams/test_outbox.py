@@ -1,0 +1,195 @@
+"""The outbox: gapless per-outlet seq, atomic with the change, relayed when publication is lost."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import connection, transaction
+from django.test import override_settings
+from django.utils import timezone
+
+from pos.models import StreamCursor, StreamEvent
+from pos.streams import outbox
+from pos.streams.relay import prune_events, relay_unpublished
+from pos.streams.wire import group_for_outlet
+from tests.streams.helpers import write_events
+
+
+def seqs_of(outlet) -> list[int]:
+    return list(
+        StreamEvent.objects.filter(outlet_id=outlet.id)
+        .order_by("seq")
+        .values_list("seq", flat=True)
+    )
+
+
+def test_seq_starts_at_one_and_counts_per_outlet(world):
+    assert write_events(world.outlet, 3) == [1, 2, 3]
+    assert write_events(world.outlet2, 2) == [1, 2]
+    assert write_events(world.outlet, 1) == [4]
+    event = StreamEvent.objects.get(outlet_id=world.outlet.id, seq=4)
+    assert event.tenant_id == world.tenant.id
+    assert event.name == "order.updated"
+    assert event.data == {"n": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_emit_refuses_outside_a_transaction(world):
+    with pytest.raises(RuntimeError):
+        outbox.emit(outlet=world.outlet, name="order.updated", data={})
+    assert StreamEvent.objects.count() == 0
+
+
+def test_unknown_event_name_is_refused(world):
+    with pytest.raises(ValueError), transaction.atomic():
+        outbox.emit(outlet=world.outlet, name="order.exploded", data={})
+    assert StreamEvent.objects.count() == 0
+
+
+def test_rolled_back_transaction_leaves_no_event_and_no_hole(world):
+    write_events(world.outlet, 2)
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        outbox.emit(outlet=world.outlet, name="order.updated", data={"doomed": True})
+        1 / 0  # noqa: B018 - the change fails after its event was written
+    assert seqs_of(world.outlet) == [1, 2]
+    assert write_events(world.outlet, 1) == [3]
+
+
+def test_reactions_run_inside_the_emitting_transaction(world):
+    seen = []
+
+    def reaction(event):
+        seen.append(event.seq)
+        assert connection.in_atomic_block
+        outbox.emit(outlet=world.outlet, name="ticket.created", data={"from": event.seq})
+
+    outbox.on_event("order.created", reaction)
+    try:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            outbox.emit(outlet=world.outlet, name="order.created", data={})
+            raise RuntimeError("the change fails")
+        assert seqs_of(world.outlet) == []  # the reaction's event rolled back too
+        with transaction.atomic():
+            outbox.emit(outlet=world.outlet, name="order.created", data={})
+    finally:
+        outbox._reactions["order.created"].remove(reaction)
+    assert seen == [1, 1]
+    assert list(
+        StreamEvent.objects.filter(outlet_id=world.outlet.id).values_list("seq", "name")
+    ) == [(1, "order.created"), (2, "ticket.created")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_get_gapless_unique_seqs(world):
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrency needs a server database")
+    writers, per_writer = 6, 25
+    barrier = threading.Barrier(writers)
+    errors = []
+
+    def writer(outlet):
+        try:
+            barrier.wait()
+            write_events(outlet, per_writer, publish=False)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=writer, args=(world.outlet if i % 2 else world.outlet2,))
+        for i in range(writers)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    expected = list(range(1, writers // 2 * per_writer + 1))
+    assert seqs_of(world.outlet) == expected
+    assert seqs_of(world.outlet2) == expected
+    assert StreamCursor.objects.get(pk=world.outlet.id).last_seq == expected[-1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_events_create_the_cursor_once(world):
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrency needs a server database")
+    barrier = threading.Barrier(4)
+
+    def writer():
+        barrier.wait()
+        write_events(world.outlet, 1, publish=False)
+        connection.close()
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert seqs_of(world.outlet) == [1, 2, 3, 4]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_publication_marks_events_published(world):
+    write_events(world.outlet, 2)
+    assert not StreamEvent.objects.filter(published_at__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_relay_publishes_what_on_commit_publication_lost(world):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)("probe.")
+    async_to_sync(layer.group_add)(group_for_outlet(world.outlet.id), channel)
+    try:
+        write_events(world.outlet, 3, publish=False)  # the process "died" after commit
+        assert StreamEvent.objects.filter(published_at__isnull=True).count() == 3
+        assert relay_unpublished(older_than_s=3600) == 0  # too fresh for the relay
+        assert relay_unpublished(older_than_s=0) == 3
+        assert not StreamEvent.objects.filter(published_at__isnull=True).exists()
+        received = [async_to_sync(layer.receive)(channel)["seq"] for _ in range(3)]
+        assert received == [1, 2, 3]
+        assert relay_unpublished(older_than_s=0) == 0  # nothing left: running twice is safe
+    finally:
+        async_to_sync(layer.group_discard)(group_for_outlet(world.outlet.id), channel)
+
+
+def test_relay_management_command(world):
+    from django.core.management import call_command
+
+    write_events(world.outlet, 2, publish=False)
+    call_command("outbox_relay", "--older-than", "0")
+    assert not StreamEvent.objects.filter(published_at__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prune_keeps_recent_and_unpublished_events(world):
+    write_events(world.outlet, 3)
+    write_events(world.outlet, 1, publish=False)
+    old = timezone.now() - timedelta(days=8)
+    StreamEvent.objects.filter(seq__in=[1, 2, 4]).update(created_at=old)
+    assert prune_events(retention_days=7) == 2  # seq 4 is unpublished: the relay needs it
+    assert seqs_of(world.outlet) == [3, 4]
+    assert StreamCursor.objects.get(pk=world.outlet.id).last_seq == 4
+
+
+@override_settings(OUTBOX_SKIP_ON_COMMIT_PUBLISH=True)
+def test_event_ids_are_plain_json(world):
+    order_id = uuid.uuid4()
+    with transaction.atomic():
+        event = outbox.emit(
+            outlet=world.outlet,
+            name="order.updated",
+            data={"id": order_id, "at": timezone.now(), "total": Decimal("1.50")},
+            order_id=order_id,
+        )
+    event.refresh_from_db()
+    assert event.data["id"] == str(order_id)
+    assert event.data["total"] == "1.50"
+    assert event.order_id == order_id
