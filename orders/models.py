@@ -8,7 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from catalog.models import Product
 from tenants.models import Outlet, Tenant
@@ -67,6 +67,9 @@ class Order(models.Model):
                                       default=PaymentStatus.UNPAID)
     paid_amount = _money()
     refunded_amount = _money()
+    # True while the order holds stock of its track_stock products (taken on confirmation,
+    # given back on cancellation), so a cancel never returns stock that was never taken.
+    stock_taken = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -81,6 +84,10 @@ class Order(models.Model):
             ),
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_gte_0"),
             models.CheckConstraint(condition=Q(paid_amount__gte=0), name="order_paid_gte_0"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=F("paid_amount")),
+                name="order_refunded_range",
+            ),
         ]
         indexes = [models.Index(fields=("outlet", "status"), name="order_outlet_status")]
 
@@ -103,6 +110,9 @@ class OrderItem(models.Model):
     note = models.CharField(max_length=300, blank=True, default="")
     total = models.DecimalField(max_digits=14, decimal_places=2)
     position = models.PositiveSmallIntegerField(default=0)
+    # True while this line holds stock of its product: only what was taken is given back,
+    # whatever happened to the product's track_stock flag in between.
+    stock_taken = models.BooleanField(default=False)
 
     class Meta:
         ordering = ("position", "id")

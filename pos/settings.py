@@ -248,6 +248,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"/"payment_status" with different choices; name each
+    # enum explicitly, or drf-spectacular gives two of them one name.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.OrderStatus",
+        "OrderPaymentStatusEnum": "orders.models.PaymentStatus",
+        "PaymentStatusEnum": "payments.models.PaymentStatus",
+    },
 }
 
 # --- HTTP, static, security -----------------------------------------------------------------
@@ -291,9 +298,16 @@ EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 7)
 # Events still unpublished this long after commit are published by the relay task.
 OUTBOX_RELAY_AFTER_S = env_int("OUTBOX_RELAY_AFTER_S", 3)
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24)
+# A claim still "in progress" after this long belonged to a request that died: take it over.
+IDEMPOTENCY_STALE_CLAIM_S = env_int("IDEMPOTENCY_STALE_CLAIM_S", 300)
 WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 64 * 1024)
 # Per-socket bound of queued outgoing events; past it the socket resyncs from the log.
 WS_SEND_QUEUE_LIMIT = env_int("WS_SEND_QUEUE_LIMIT", 2000)
+# Abuse limits on sockets: connections per user per minute, and client messages per socket
+# (a token bucket: sustained rate per second, with a burst). Exceeding either closes with 4429.
+WS_CONNECTS_PER_MINUTE = env_int("WS_CONNECTS_PER_MINUTE", 120)
+WS_MESSAGES_PER_SECOND = env_int("WS_MESSAGES_PER_SECOND", 20)
+WS_MESSAGE_BURST = env_int("WS_MESSAGE_BURST", 60)
 # Test hook for fault tests: skip the on-commit publication, as a crash would.
 OUTBOX_SKIP_ON_COMMIT_PUBLISH = env_bool("OUTBOX_SKIP_ON_COMMIT_PUBLISH", False)
 
