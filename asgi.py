@@ -12,7 +12,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from kds.routing import websocket_urlpatterns as kds_ws  # noqa: E402
 from orders.routing import websocket_urlpatterns as orders_ws  # noqa: E402
 from payments.routing import websocket_urlpatterns as payments_ws  # noqa: E402
+from pos.embedded import start_embedded_scheduler  # noqa: E402
 from pos.ws_auth import JWTAuthMiddleware, OriginCheckMiddleware  # noqa: E402
+
+# Embedded mode has no Celery beat: run the periodic tasks in this process instead.
+start_embedded_scheduler()
 
 websocket_urlpatterns = [*kds_ws, *orders_ws, *payments_ws]
 

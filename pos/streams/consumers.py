@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_RATE_LIMITED = 4429
 
 
 class CommandError(Exception):
@@ -169,6 +170,40 @@ class Subscription:
                 return
 
 
+def _connect_allowed(user_id) -> bool:
+    """Counts the user's socket connections in the current minute (shared across processes)."""
+    from django.core.cache import cache
+
+    key = f"ws-connects:{user_id}:{int(time.time() // 60)}"
+    if cache.add(key, 1, timeout=90):
+        count = 1
+    else:
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=90)
+            count = 1
+    return count <= settings.WS_CONNECTS_PER_MINUTE
+
+
+class MessageBucket:
+    """Token bucket limiting one socket's client messages."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
 def _snapshot_transaction(outlet_id: str, build) -> tuple[int, dict[str, Any]]:
     """Read the outlet's last seq and the snapshot state in one consistent database snapshot."""
     with transaction.atomic():
@@ -214,10 +249,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        if not await database_sync_to_async(_connect_allowed)(self.user.pk):
+            await self.close(code=CLOSE_RATE_LIMITED)
+            return
         access: Access = await database_sync_to_async(self.authorize)(self.user)
         if access.close_code is not None:
             await self.close(code=access.close_code)
             return
+        self.bucket = MessageBucket(settings.WS_MESSAGES_PER_SECOND, settings.WS_MESSAGE_BURST)
         outlet_id = str(access.outlet_id)
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         since = _parse_since(query.get("since", [None])[0])
@@ -258,6 +297,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         if self.subscription is None:
             return  # closing
+        if not self.bucket.take():
+            await self.send_error("rate_limited", "Too many messages; the socket is closed.")
+            await self.close(code=CLOSE_RATE_LIMITED)
+            return
         raw = text_data if text_data is not None else bytes_data
         size = len(raw.encode("utf-8")) if isinstance(raw, str) else len(raw or b"")
         if size > settings.WS_MAX_FRAME_BYTES:

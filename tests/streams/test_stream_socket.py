@@ -258,3 +258,30 @@ async def test_an_idle_socket_still_receives_after_fifteen_seconds(world):
     await awrite_events(world.outlet, 1)
     assert (await receive(comm, timeout=5))["seq"] == 1
     await comm.disconnect()
+
+
+async def test_a_flood_of_client_messages_closes_with_4429(world, settings):
+    settings.WS_MESSAGES_PER_SECOND = 1
+    settings.WS_MESSAGE_BURST = 5
+    comm = await connected(world.cashier, world.outlet)
+    await receive(comm)
+    for _ in range(5):
+        await comm.send_to(text_data='{"type": "ping"}')
+        assert (await receive(comm))["type"] == "pong"
+    await comm.send_to(text_data='{"type": "ping"}')
+    assert (await receive(comm))["code"] == "rate_limited"
+    assert await comm.receive_output(timeout=3) == {"type": "websocket.close", "code": 4429}
+
+
+async def test_too_many_connections_per_minute_close_with_4429(world, settings):
+    settings.WS_CONNECTS_PER_MINUTE = 2
+    for _ in range(2):
+        comm = await connected(world.cashier, world.outlet)
+        assert (await receive(comm))["type"] == "snapshot"
+        await comm.disconnect()
+    comm = communicator(world.cashier, world.outlet)
+    await comm.connect()
+    await assert_closed_with(comm, 4429)
+    other = await connected(world.owner, world.outlet)  # counted per user
+    assert (await receive(other))["type"] == "snapshot"
+    await other.disconnect()
