@@ -34,7 +34,9 @@ the viewset action name (``"list"``, ``"create"``, an ``@action``'s name), the H
 upper case (``"GET"``, ``"POST"``: for plain ``APIView``\\ s), ``"read"`` for safe methods
 (GET/HEAD/OPTIONS) or ``"write"`` for the others, and finally ``"*"``. A request that matches no
 key is refused: forgetting an action closes it rather than opening it. A bare set instead of a
-mapping means "these roles, for every action".
+mapping means "these roles, for every action". Two requests pass the gate for any authenticated
+user: ``OPTIONS`` (it describes the endpoint, no data) and a method the view does not implement
+(so DRF answers 405 ``method_not_allowed``, not 403).
 
 Role names are the plain strings of ``tenants.models.Role`` (a ``TextChoices``, so
 ``Role.OWNER == "owner"``): this module sits below the tenancy app and does not import it.
@@ -131,4 +133,15 @@ class RolePermission(BasePermission):
         role = user_role(request.user)
         if role is None:
             return False  # DRF answers 401 since the JWT authenticator sends a challenge
+        if request.method == "OPTIONS" or not _has_handler(request, view):
+            # OPTIONS describes the endpoint, no data; a method the view does not implement
+            # must answer 405 (DRF checks permissions before it looks the handler up).
+            return True
         return role in self.allowed_for(request, view)
+
+
+def _has_handler(request, view) -> bool:
+    method = request.method.lower()
+    if method not in getattr(view, "http_method_names", ()):
+        return False
+    return callable(getattr(view, method, None))
