@@ -1,0 +1,87 @@
+"""Where an item is cooked: the routing rules of one outlet, resolved in memory.
+
+Precedence, per outlet:
+
+1. a prep station listing the product;
+2. a prep station listing the product's category, else the one listing its nearest ancestor;
+3. the outlet's default prep station.
+
+The database lets a product (and a category) be listed by at most one station per outlet, so
+each step has at most one answer. An outlet without any prep station has nowhere to send food:
+``route`` then answers ``None`` and firing refuses the confirmation (409 ``no_station``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from catalog.models import Category
+from kds.models import Station, StationCategory, StationKind, StationProduct
+from tenants.models import Outlet
+
+
+class RoutingRule(StrEnum):
+    PRODUCT = "product"
+    CATEGORY = "category"
+    ANCESTOR = "ancestor"
+    DEFAULT = "default"
+    NONE = "none"  # the outlet has no prep station
+
+
+@dataclass(frozen=True)
+class Route:
+    station: Station | None
+    rule: RoutingRule
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """One outlet's routing, loaded with a fixed number of queries whatever the menu size."""
+
+    stations: dict[uuid.UUID, Station]
+    by_product: dict[uuid.UUID, uuid.UUID]
+    by_category: dict[uuid.UUID, uuid.UUID]
+    parent_of: dict[uuid.UUID, uuid.UUID | None]
+    default_station_id: uuid.UUID | None
+
+    @classmethod
+    def for_outlet(cls, outlet: Outlet) -> RoutingTable:
+        stations = {
+            s.id: s for s in Station.objects.filter(outlet=outlet, kind=StationKind.PREP)
+        }
+        by_product = dict(
+            StationProduct.objects.filter(outlet=outlet, station_id__in=stations).values_list(
+                "product_id", "station_id"
+            )
+        )
+        by_category = dict(
+            StationCategory.objects.filter(outlet=outlet, station_id__in=stations).values_list(
+                "category_id", "station_id"
+            )
+        )
+        parent_of = dict(
+            Category.objects.filter(tenant_id=outlet.tenant_id).values_list("id", "parent_id")
+        )
+        default = next((s.id for s in stations.values() if s.is_default), None)
+        return cls(stations, by_product, by_category, parent_of, default)
+
+    def route(self, product_id: uuid.UUID | None, category_id: uuid.UUID | None) -> Route:
+        """The station an item of ``product_id`` (in ``category_id``) goes to, and why."""
+        if product_id is not None and product_id in self.by_product:
+            return Route(self.stations[self.by_product[product_id]], RoutingRule.PRODUCT)
+        node, seen, rule = category_id, set(), RoutingRule.CATEGORY
+        while node is not None and node not in seen:  # `seen` guards a corrupted cyclic tree
+            if node in self.by_category:
+                return Route(self.stations[self.by_category[node]], rule)
+            seen.add(node)
+            node, rule = self.parent_of.get(node), RoutingRule.ANCESTOR
+        if self.default_station_id is not None:
+            return Route(self.stations[self.default_station_id], RoutingRule.DEFAULT)
+        if self.stations:
+            # Services keep a default while any prep station exists; if one was removed behind
+            # their back (admin, raw SQL), the oldest prep station still gets the food.
+            oldest = min(self.stations.values(), key=lambda s: (s.created_at, s.id))
+            return Route(oldest, RoutingRule.DEFAULT)
+        return Route(None, RoutingRule.NONE)
