@@ -9,7 +9,7 @@ from django.core.cache import cache
 
 from tenants.models import Role
 from tests import factories
-from tests.liveserver import live_server, server_factory  # noqa: F401 - shared fixtures
+from tests.liveserver import asgi_server, server_factory  # noqa: F401 - shared fixtures
 
 
 @pytest.fixture(autouse=True)

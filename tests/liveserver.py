@@ -165,5 +165,6 @@ def server_factory(transactional_db):
 
 
 @pytest.fixture
-def live_server(server_factory) -> ServerProcess:
+def asgi_server(server_factory) -> ServerProcess:
+    """One started server process (pytest-django reserves the name live_server)."""
     return server_factory()
