@@ -6,24 +6,12 @@ a kitchen screen and socket clients.
 
 from __future__ import annotations
 
-import importlib
-
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from catalog.demo import seed_menu
+from kds.demo import seed_stations
 from tenants.demo import seed_tenant
-
-
-def _station_seeder():
-    """``kds.demo.seed_stations`` if the kitchen app provides it, else None."""
-    try:
-        module = importlib.import_module("kds.demo")
-    except ModuleNotFoundError as exc:
-        if exc.name != "kds.demo":
-            raise  # kds.demo exists but something it imports is missing: a real error
-        return None
-    return getattr(module, "seed_stations", None)
 
 
 class Command(BaseCommand):
@@ -37,12 +25,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             demo = seed_tenant()
             menu = seed_menu(demo.tenant)
-            seed_stations = _station_seeder()
-            stations = (
-                seed_stations(demo.outlet, list(menu.categories.values()))
-                if seed_stations is not None
-                else {}
-            )
+            stations = seed_stations(demo.outlet, list(menu.categories.values()))
         created = demo.created + menu.created
         outlet = demo.outlet
         base = f"http://{host}:{port}"
