@@ -38,6 +38,7 @@ from kds.serializers import TicketSerializer
 from orders.models import Order, OrderItem, OrderStatus
 from orders.services import order_transition
 from pos.api_errors import ApiError, Conflict, DomainValidationError, InvalidTransition
+from pos.audit import audit_record
 from pos.models import StreamEvent
 from pos.streams.outbox import emit
 from tenants.models import Outlet, User
@@ -496,6 +497,12 @@ def ticket_recall(*, ticket_id: uuid.UUID, actor: User | None = None) -> TicketC
     ticket.status, ticket.bumped_at = TicketStatus.OPEN, None
     ticket.save(update_fields=["status", "bumped_at", "updated_at"])
     change = _emit_ticket(ticket.pk, "ticket.recalled")
+    audit_record(
+        actor=actor, action="ticket.recalled", target_type="ticket", target_id=ticket.pk,
+        tenant_id=ticket.tenant_id, outlet_id=ticket.outlet_id,
+        details={"order": order.pk, "order_number": order.number,
+                 "station": ticket.station_id, "order_status": order.status},
+    )
     if order.status == OrderStatus.READY:
         _order_to(order, OrderStatus.PREPARING, actor)
     return change

@@ -33,6 +33,7 @@ from pos.api_errors import (
     InvalidTransition,
     VersionConflict,
 )
+from pos.audit import audit_record
 from pos.permissions import CASHIER, MANAGEMENT_ROLES, user_has_role
 from pos.streams.outbox import emit
 from tenants.models import Outlet, User
@@ -43,6 +44,11 @@ from tenants.selectors import user_can_access_outlet
 ORDER_WRITER_ROLES = frozenset(MANAGEMENT_ROLES | {CASHIER})
 
 NUMBER_PREFIX = "A-"
+
+# Statuses in which the kitchen has the order: cancelling from one of them is audited.
+FIRED_STATUSES = frozenset(
+    {OrderStatus.CONFIRMED, OrderStatus.PREPARING, OrderStatus.READY, OrderStatus.SERVED}
+)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -418,7 +424,34 @@ def order_transition(
     data["from"] = from_status
     data["to"] = to_status
     emit(outlet=order.outlet, name="order.status_changed", data=data, order_id=order.pk)
+    if to_status == OrderStatus.CANCELLED and from_status in FIRED_STATUSES:
+        _audit_cancelled_after_fire(order, data, actor=actor, from_status=from_status)
     return order
+
+
+def _audit_cancelled_after_fire(
+    order: Order, data: Mapping[str, Any], *, actor: User | None, from_status: str
+) -> None:
+    """Record a cancellation of food the kitchen already had (owners review these).
+    Precondition: inside ``order_transition``'s transaction, after the order was saved."""
+    audit_record(
+        actor=actor,
+        action="order.cancelled_after_fire",
+        target_type="order",
+        target_id=order.pk,
+        tenant_id=order.tenant_id,
+        outlet_id=order.outlet_id,
+        details={
+            "number": order.number,
+            "from": from_status,
+            "total": order.total,
+            "paid_amount": order.paid_amount,
+            "items": [
+                {"name": line["name"], "quantity": line["quantity"], "total": line["total"]}
+                for line in data["items"]
+            ],
+        },
+    )
 
 
 # --- payments -------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ from payments.models import (
 )
 from payments.serializers import CENT, PaymentSerializer
 from pos.api_errors import ApiError, DomainValidationError, InvalidTransition
+from pos.audit import audit_record
 from pos.permissions import CASHIER, MANAGEMENT_ROLES, user_has_role
 from pos.streams.outbox import emit
 from tenants.models import User
@@ -648,6 +649,24 @@ def payment_refund(
     payment.save(update_fields=["refunded_amount", "status", "updated_at"])
     _sync_order(payment.order_id)
     refund.payment = _emit(payment.pk, "payment.refunded")
+    audit_record(
+        actor=actor,
+        action="payment.refunded",
+        target_type="payment",
+        target_id=payment.pk,
+        tenant_id=payment.tenant_id,
+        outlet_id=payment.outlet_id,
+        details={
+            "refund": refund.pk,
+            "amount": amount,
+            "reason": reason,
+            "method": payment.method,
+            "payment_amount": payment.amount,
+            "refunded_total": payment.refunded_amount,
+            "order": payment.order_id,
+            "order_number": refund.payment.order.number,
+        },
+    )
     logger.info("payment refunded", extra={"payment": str(payment.pk), "refund": str(refund.pk),
                                            "amount": str(amount)})
     return refund

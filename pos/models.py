@@ -1,4 +1,5 @@
-"""Shared plumbing tables: the event outbox, its per-stream cursor, idempotency records.
+"""Shared plumbing tables: the event outbox, its per-stream cursor, idempotency records, and
+the audit trail.
 
 ``pos`` sits at the bottom of the dependency order, so these tables hold outlet and tenant
 ids as plain UUIDs instead of foreign keys to ``tenants``.
@@ -6,8 +7,11 @@ ids as plain UUIDs instead of foreign keys to ``tenants``.
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class StreamCursor(models.Model):
@@ -71,3 +75,44 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key}"
+
+
+class AuditEntry(models.Model):
+    """One sensitive action, written by ``pos.audit.audit_record`` in the action's transaction.
+
+    Append-only: rows are never updated, and kept indefinitely (docs/audit.md). The actor's
+    username and role are snapshots, so an entry still reads right after the actor is renamed,
+    demoted or deleted (``actor`` then becomes null). ``actor`` null with an empty snapshot
+    means the system acted (a kitchen reaction, a periodic task).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant_id = models.UUIDField(null=True, blank=True)  # null: a platform-level action
+    outlet_id = models.UUIDField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    actor_role = models.CharField(max_length=20, blank=True)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=32)
+    target_id = models.CharField(max_length=64)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=("tenant_id", "created_at"), name="audit_tenant_created"),
+            models.Index(fields=("target_type", "target_id"), name="audit_target"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_type}:{self.target_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        # The trail is evidence: an entry that could be edited afterwards proves nothing.
+        if not self._state.adding:
+            raise RuntimeError("audit entries are append-only")
+        super().save(*args, **kwargs)

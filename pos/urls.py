@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from pos import health
+from pos.audit_api import AuditEntryListView
 from pos.streams.api import EventLogView
 
 handler400 = "pos.api_errors.handler400"
@@ -19,6 +20,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/events/", EventLogView.as_view(), name="events"),
+    path("api/audit/", AuditEntryListView.as_view(), name="audit"),
     path("api/", include("tenants.urls")),
     path("api/", include("catalog.urls")),
     path("api/", include("orders.urls")),

@@ -7,6 +7,7 @@ caller, REST or not, obeys the same matrix (CONTRACT.md §2).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +23,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from pos.api_errors import Conflict, DomainValidationError
+from pos.audit import audit_record
 from tenants.models import Outlet, Role, Tenant, User
 from tenants.selectors import outlet_ids_visible_to
 
@@ -237,6 +239,12 @@ def user_create(
     user.is_staff = user.is_superuser = role == Role.SUPER_ADMIN
     _save_unique(user, field="username", message="A user with that username already exists.")
     user.outlets.set(outlet_list)
+    audit_record(
+        actor=actor, action="user.created", target_type="user", target_id=user.pk,
+        tenant_id=user.tenant_id,
+        details={"username": user.username, "role": user.role,
+                 "outlets": _ids(outlet_list), "is_active": user.is_active},
+    )
     return user
 
 
@@ -277,11 +285,13 @@ def user_update(*, actor: User, user: User, data: Mapping[str, Any]) -> User:
     elif actor.role not in (Role.SUPER_ADMIN, Role.OWNER, Role.MANAGER):
         raise PermissionDenied("Your role does not allow managing staff.")
 
+    before = _AuditedState(role=user.role, tenant_id=user.tenant_id, is_active=user.is_active)
     membership_fields = {"role", "tenant", "outlets"}
     if actor.pk != user.pk and membership_fields & set(data):
         role = data.get("role", user.role)
         tenant = data.get("tenant", user.tenant)
         current = list(user.outlets.all())
+        before.outlets = _ids(current)
         outlets = list(data["outlets"]) if "outlets" in data else current
         kept: list[Outlet] = []
         if "outlets" not in data:
@@ -301,6 +311,9 @@ def user_update(*, actor: User, user: User, data: Mapping[str, Any]) -> User:
         user.role, user.tenant = role, tenant
         user.is_staff = user.is_superuser = role == Role.SUPER_ADMIN
         user.outlets.set(outlet_list)
+        after_outlets = _ids(outlet_list)
+    else:
+        after_outlets = before.outlets
     if "username" in data:
         _check_username(data["username"], exclude_pk=user.pk)
         user.username = data["username"]
@@ -309,7 +322,58 @@ def user_update(*, actor: User, user: User, data: Mapping[str, Any]) -> User:
     if data.get("password"):
         user.set_password(_validated_password(data["password"], user))
     _save_unique(user, field="username", message="A user with that username already exists.")
+    after = _AuditedState(role=user.role, tenant_id=user.tenant_id, is_active=user.is_active,
+                          outlets=after_outlets)
+    _audit_user_update(actor=actor, user=user, before=before, after=after,
+                       password_set=bool(data.get("password")) and actor.pk != user.pk)
     return user
+
+
+@dataclass
+class _AuditedState:
+    """What of a user the audit trail follows; ``outlets`` is None when not looked at."""
+
+    role: str
+    tenant_id: Any
+    is_active: bool
+    outlets: list[str] | None = None
+
+
+def _ids(objects: Iterable[Any]) -> list[str]:
+    return sorted(str(o.pk) for o in objects)
+
+
+def _audit_user_update(
+    *, actor: User, user: User, before: _AuditedState, after: _AuditedState, password_set: bool
+) -> None:
+    """One audit entry per sensitive change ``user_update`` made. Precondition: inside its
+    transaction, after the user was saved."""
+
+    def record(action: str, details: dict[str, Any], tenant_id: Any = after.tenant_id) -> None:
+        audit_record(actor=actor, action=action, target_type="user", target_id=user.pk,
+                     tenant_id=tenant_id, details={"username": user.username, **details})
+
+    if before.tenant_id != after.tenant_id:
+        # A platform admin moved the user: each tenant's owners read their side only, so
+        # neither learns the other tenant's ids.
+        record("user.tenant_changed",
+               {"direction": "left", "role": before.role, "outlets": before.outlets},
+               tenant_id=before.tenant_id)
+        record("user.tenant_changed",
+               {"direction": "joined", "role": after.role, "outlets": after.outlets})
+    else:
+        if before.role != after.role:
+            record("user.role_changed", {"role": {"before": before.role, "after": after.role}})
+        if before.outlets != after.outlets:
+            old, new = set(before.outlets or ()), set(after.outlets or ())
+            record("user.outlets_changed", {
+                "outlets": {"before": before.outlets, "after": after.outlets},
+                "added": sorted(new - old), "removed": sorted(old - new),
+            })
+    if before.is_active != after.is_active:
+        record("user.reactivated" if after.is_active else "user.deactivated", {})
+    if password_set:
+        record("user.password_changed_by_other", {})
 
 
 @transaction.atomic
@@ -323,7 +387,13 @@ def user_delete(*, actor: User, user: User) -> None:
         raise PermissionDenied("Only a platform admin can delete a platform admin.")
     if actor.role not in (Role.SUPER_ADMIN, Role.OWNER, Role.MANAGER):
         raise PermissionDenied("Your role does not allow managing staff.")
+    # Snapshot first: delete() clears the instance's pk.
+    target_id, tenant_id = user.pk, user.tenant_id
+    details = {"username": user.username, "role": user.role,
+               "outlets": _ids(user.outlets.all())}
     _delete_or_conflict(user, "user")
+    audit_record(actor=actor, action="user.deleted", target_type="user", target_id=target_id,
+                 tenant_id=tenant_id, details=details)
 
 
 # --- Tokens ----------------------------------------------------------------------------------

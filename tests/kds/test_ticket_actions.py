@@ -203,3 +203,22 @@ def test_priority_of_a_done_ticket_is_refused(world, kitchen):
     with pytest.raises(InvalidTransition):
         services.ticket_set_priority(ticket_id=tickets["Kitchen"].pk, priority="rush")
     assert state(tickets["Kitchen"]) == before
+
+
+def test_recall_is_audited_once_and_a_refused_recall_not_at_all(world, kitchen):
+    from pos.models import AuditEntry
+
+    order, tickets = fired(world.outlet, line(kitchen.salad))
+    with pytest.raises(InvalidTransition):  # still open: refused
+        services.ticket_recall(ticket_id=tickets["Kitchen"].pk, actor=world.kitchen)
+    assert not AuditEntry.objects.filter(action="ticket.recalled").exists()
+    services.ticket_bump(ticket_id=tickets["Kitchen"].pk)
+    services.ticket_recall(ticket_id=tickets["Kitchen"].pk, actor=world.kitchen)
+    entry = AuditEntry.objects.get(action="ticket.recalled")
+    assert (entry.actor, entry.tenant_id, entry.outlet_id) == (
+        world.kitchen, world.tenant.pk, world.outlet.pk
+    )
+    assert (entry.target_type, entry.target_id) == ("ticket", str(tickets["Kitchen"].pk))
+    assert entry.details["order"] == str(order.pk)
+    assert entry.details["order_number"] == order.number
+    assert entry.details["order_status"] == "ready"
