@@ -37,6 +37,7 @@ from kds.serializers import (
     TicketPrioritySerializer,
     TicketSerializer,
 )
+from pos.ids import parse_uuid
 from pos.permissions import ALL_ROLES, KITCHEN, MANAGEMENT_ROLES, RolePermission
 from tenants.models import Outlet
 from tenants.selectors import outlet_for_user, outlet_in_user_tenant, user_can_manage_outlet
@@ -53,7 +54,7 @@ def _uuid_param(request: Request, name: str, *, required: bool = False) -> uuid.
         if required:
             raise ValidationError({name: ["This query parameter is required."]})
         return None
-    value = selectors.as_uuid(raw)
+    value = parse_uuid(raw)
     if value is None:
         raise ValidationError({name: ["Must be a valid UUID."]})
     return value
@@ -183,7 +184,7 @@ class StationViewSet(viewsets.ModelViewSet):
 
     def get_object(self):
         station = self.get_queryset().select_related("outlet").filter(
-            pk=selectors.as_uuid(self.kwargs["pk"])
+            pk=parse_uuid(self.kwargs["pk"])
         ).first()
         if station is None:
             raise NotFound()

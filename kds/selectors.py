@@ -29,6 +29,7 @@ from kds.models import (
 from kds.routing_rules import RoutingTable
 from kds.serializers import TicketSerializer
 from pos.api_errors import DomainValidationError
+from pos.ids import parse_uuid
 from pos.streams.consumers import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND
 from tenants.models import Outlet, User
 from tenants.selectors import outlet_for_user, outlet_in_user_tenant, outlets_visible_to
@@ -36,13 +37,6 @@ from tenants.selectors import outlet_for_user, outlet_in_user_tenant, outlets_vi
 OPEN_ITEM_STATUSES = (TicketItemStatus.QUEUED, TicketItemStatus.COOKING)
 
 
-def as_uuid(value: Any) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        return None
 
 
 # --- stations -------------------------------------------------------------------------------
@@ -56,7 +50,7 @@ def stations_visible_to(user: User) -> QuerySet[Station]:
 
 
 def station_for_user(user: User, station_id: Any) -> Station | None:
-    pk = as_uuid(station_id)
+    pk = parse_uuid(station_id)
     if pk is None:
         return None
     return stations_visible_to(user).filter(pk=pk).first()
@@ -126,14 +120,14 @@ def tickets_visible_to(
 
 
 def ticket_for_user(user: User, ticket_id: Any) -> Ticket | None:
-    pk = as_uuid(ticket_id)
+    pk = parse_uuid(ticket_id)
     if pk is None:
         return None
     return tickets_visible_to(user).filter(pk=pk).first()
 
 
 def ticket_item_for_user(user: User, item_id: Any) -> TicketItem | None:
-    pk = as_uuid(item_id)
+    pk = parse_uuid(item_id)
     if pk is None:
         return None
     return (
@@ -225,7 +219,7 @@ def kitchen_socket_access(user: User, outlet_id: Any, station_id: Any) -> Kitche
         return KitchenAccess(close_code=CLOSE_FORBIDDEN)
     station_pk = None
     if station_id not in (None, ""):
-        station_pk = as_uuid(station_id)
+        station_pk = parse_uuid(station_id)
         if station_pk is None or not Station.objects.filter(pk=station_pk, outlet=outlet).exists():
             return KitchenAccess(close_code=CLOSE_NOT_FOUND)
     return KitchenAccess(outlet=outlet, station_id=station_pk)

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.db.models import Prefetch, QuerySet
 
 from orders.lifecycle import ACTIVE_STATUSES
 from orders.models import Order, OrderItem
+from pos.ids import parse_uuid
 from tenants.models import User
 from tenants.selectors import outlets_visible_to
-
-
-def _as_uuid(value) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        return None
 
 
 def _shaped(qs: QuerySet[Order]) -> QuerySet[Order]:
@@ -37,7 +27,7 @@ def orders_visible_to(user: User) -> QuerySet[Order]:
 def order_for_user(user: User, order_id) -> Order | None:
     """The order if ``user`` may see it, else None: unknown, malformed and another tenant's
     ids look the same."""
-    pk = _as_uuid(order_id)
+    pk = parse_uuid(order_id)
     if pk is None:
         return None
     return orders_visible_to(user).filter(pk=pk).first()
@@ -48,7 +38,7 @@ def active_orders_for_outlet(outlet_id) -> QuerySet[Order]:
 
     Precondition: the caller already checked that its user may see the outlet.
     """
-    pk = _as_uuid(outlet_id)
+    pk = parse_uuid(outlet_id)
     if pk is None:
         return Order.objects.none()
     return _shaped(

@@ -34,6 +34,7 @@ from pos.api_errors import (
     VersionConflict,
 )
 from pos.audit import audit_record
+from pos.ids import parse_uuid
 from pos.permissions import CASHIER, MANAGEMENT_ROLES, user_has_role
 from pos.streams.outbox import emit
 from tenants.models import Outlet, User
@@ -96,13 +97,6 @@ def _require_writer(actor: User, outlet: Outlet) -> None:
         raise PermissionDenied("You are not assigned to this outlet.")
 
 
-def _as_uuid(value: Any) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        return None
 
 
 # --- creation -------------------------------------------------------------------------------
@@ -118,7 +112,7 @@ def _priced_items(
         raise DomainValidationError(
             "An order needs at least one item.", details={"items": ["This list may not be empty."]}
         )
-    product_ids = {_as_uuid(item.get("product")) for item in items} - {None}
+    product_ids = {parse_uuid(item.get("product")) for item in items} - {None}
     products = {
         p.pk: p
         for p in Product.objects.filter(tenant_id=outlet.tenant_id, pk__in=product_ids)
@@ -132,7 +126,7 @@ def _priced_items(
         quantity = item.get("quantity")
         if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= 999:
             item_errors["quantity"] = ["Ensure this is an integer from 1 to 999."]
-        product = products.get(_as_uuid(item.get("product")))
+        product = products.get(parse_uuid(item.get("product")))
         if product is None:
             item_errors["product"] = ["Unknown product."]
         elif not product.is_available:
@@ -180,7 +174,7 @@ def _chosen_options(product: Product, requested: Iterable[Any]) -> tuple[list[An
     seen: set[uuid.UUID] = set()
     picked: dict[uuid.UUID, list[Any]] = defaultdict(list)
     for raw in requested:
-        option_id = _as_uuid(raw)
+        option_id = parse_uuid(raw)
         if option_id is None or option_id not in by_id:
             problems.append(f"Unknown modifier option {raw} for {product.name}.")
             continue
@@ -339,7 +333,7 @@ def _return_stock(order: Order) -> None:
 
 # --- transitions ----------------------------------------------------------------------------
 def _locked_order(order_id: uuid.UUID | str) -> Order:
-    pk = _as_uuid(order_id)
+    pk = parse_uuid(order_id)
     if pk is None:
         raise NotFound()
     try:

@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet, Sum
 
 from orders.models import Order
 from payments.models import COLLECTED_STATUSES, ZERO, Payment, PaymentStatus
+from pos.ids import parse_uuid
 from pos.permissions import KITCHEN, user_role
 from tenants.models import User
 from tenants.selectors import outlets_visible_to, user_is_super_admin
@@ -19,13 +20,6 @@ from tenants.selectors import outlets_visible_to, user_is_super_admin
 PAYMENT_READER_ROLES = frozenset({"super_admin", "owner", "manager", "cashier"})
 
 
-def _as_uuid(value) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        return None
 
 
 def _shaped(qs: QuerySet[Payment]) -> QuerySet[Payment]:
@@ -43,7 +37,7 @@ def payments_visible_to(user: User) -> QuerySet[Payment]:
 def payment_for_user(user: User, payment_id) -> Payment | None:
     """The payment if ``user`` may see it, else None (unknown, malformed and another
     tenant's ids look the same)."""
-    pk = _as_uuid(payment_id)
+    pk = parse_uuid(payment_id)
     if pk is None:
         return None
     return payments_visible_to(user).filter(pk=pk).first()
@@ -102,7 +96,7 @@ class StreamOrderAccess:
 def order_for_payment_stream(user: User, order_id) -> StreamOrderAccess:
     """4404 for an unknown order or another tenant's; 4403 for kitchen staff and for an order
     of the user's tenant at an outlet the user does not work at."""
-    pk = _as_uuid(order_id)
+    pk = parse_uuid(order_id)
     if pk is None or not user.is_authenticated:
         return StreamOrderAccess(close_code=4404)
     orders = Order.objects.select_related("outlet")

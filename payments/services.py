@@ -63,6 +63,7 @@ from payments.models import (
 from payments.serializers import CENT, PaymentSerializer
 from pos.api_errors import ApiError, DomainValidationError, InvalidTransition
 from pos.audit import audit_record
+from pos.ids import parse_uuid
 from pos.permissions import CASHIER, MANAGEMENT_ROLES, user_has_role
 from pos.streams.outbox import emit
 from tenants.models import User
@@ -102,13 +103,6 @@ class GatewayUnavailable(ApiError):
 
 
 # --- helpers --------------------------------------------------------------------------------
-def _as_uuid(value) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        return None
 
 
 def _ref(payment: Payment) -> PaymentRef:
@@ -128,7 +122,7 @@ def _lock_payment(payment_id, *, provider: str | None = None) -> Payment | None:
 
     Returns None for an unknown id (or one of another provider). Call inside a transaction.
     """
-    pk = _as_uuid(payment_id)
+    pk = parse_uuid(payment_id)
     if pk is None:
         return None
     rows = Payment.objects.filter(pk=pk)

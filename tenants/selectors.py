@@ -16,11 +16,10 @@ Access helpers for other apps (all take the requesting user, never global state)
 
 from __future__ import annotations
 
-import uuid
-
 from django.db.models import Q, QuerySet
 
 from pos.api_errors import DomainValidationError
+from pos.ids import parse_uuid
 from tenants.models import Outlet, Role, Tenant, User
 
 # Roles that see every outlet of their tenant.
@@ -55,18 +54,11 @@ def outlet_ids_visible_to(user: User) -> set:
     return set(outlets_visible_to(user).values_list("id", flat=True))
 
 
-def _as_uuid(value) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        return None
 
 
 def outlet_for_user(user: User, outlet_id) -> Outlet | None:
     """The outlet if the user may see it, else None (unknown and foreign look the same)."""
-    pk = _as_uuid(outlet_id)
+    pk = parse_uuid(outlet_id)
     if pk is None:
         return None
     return outlets_visible_to(user).filter(pk=pk).first()
@@ -77,7 +69,7 @@ def outlet_in_user_tenant(user: User, outlet_id) -> Outlet | None:
 
     Lets callers tell 404 (unknown or another tenant's) from 403 (same tenant, not assigned).
     """
-    pk = _as_uuid(outlet_id)
+    pk = parse_uuid(outlet_id)
     if pk is None or not user.is_authenticated:
         return None
     qs = Outlet.objects.all()
