@@ -37,8 +37,6 @@ from tenants.selectors import outlet_for_user, outlet_in_user_tenant, outlets_vi
 OPEN_ITEM_STATUSES = (TicketItemStatus.QUEUED, TicketItemStatus.COOKING)
 
 
-
-
 # --- stations -------------------------------------------------------------------------------
 def _shaped_stations(qs: QuerySet[Station]) -> QuerySet[Station]:
     return qs.prefetch_related("categories", "products")

@@ -97,8 +97,6 @@ def _require_writer(actor: User, outlet: Outlet) -> None:
         raise PermissionDenied("You are not assigned to this outlet.")
 
 
-
-
 # --- creation -------------------------------------------------------------------------------
 def _priced_items(
     outlet: Outlet, items: Sequence[Mapping[str, Any]]

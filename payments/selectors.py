@@ -20,8 +20,6 @@ from tenants.selectors import outlets_visible_to, user_is_super_admin
 PAYMENT_READER_ROLES = frozenset({"super_admin", "owner", "manager", "cashier"})
 
 
-
-
 def _shaped(qs: QuerySet[Payment]) -> QuerySet[Payment]:
     """What ``PaymentSerializer`` reads: the order's totals come with the row (one query)."""
     return qs.select_related("order")

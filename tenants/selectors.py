@@ -54,8 +54,6 @@ def outlet_ids_visible_to(user: User) -> set:
     return set(outlets_visible_to(user).values_list("id", flat=True))
 
 
-
-
 def outlet_for_user(user: User, outlet_id) -> Outlet | None:
     """The outlet if the user may see it, else None (unknown and foreign look the same)."""
     pk = parse_uuid(outlet_id)
