@@ -303,6 +303,8 @@ IDEMPOTENCY_STALE_CLAIM_S = env_int("IDEMPOTENCY_STALE_CLAIM_S", 300)
 WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 64 * 1024)
 # Per-socket bound of queued outgoing events; past it the socket resyncs from the log.
 WS_SEND_QUEUE_LIMIT = env_int("WS_SEND_QUEUE_LIMIT", 2000)
+# Recent events each process keeps per outlet it serves, so catch-ups rarely read the log.
+WS_RECENT_EVENTS = env_int("WS_RECENT_EVENTS", 2000)
 # Abuse limits on sockets: connections per user per minute, and client messages per socket
 # (a token bucket: sustained rate per second, with a burst). Exceeding either closes with 4429.
 WS_CONNECTS_PER_MINUTE = env_int("WS_CONNECTS_PER_MINUTE", 120)

@@ -12,18 +12,16 @@ rest, identically for the three sockets:
    replay the log after ``since``;
 4. forward live events in strictly increasing seq, none twice; a gap is filled from the log.
 
-Per socket, a bounded buffer and one writer task keep a slow socket from delaying the others;
-a socket whose buffer overflows drops it and catches up from the log when it can.
+Delivery itself lives in ``pos.streams.subscription``: in-step events go straight to the
+socket; a paused socket buffers (bounded) behind a writer task, so it never delays the others,
+and one that overflows catches up from the process's recent events or the log.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -34,10 +32,9 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from pos import metrics
-from pos.models import StreamEvent
 from pos.streams import log
 from pos.streams.hub import get_hub
-from pos.streams.wire import envelope_text
+from pos.streams.subscription import Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -66,108 +63,6 @@ class Access:
     @classmethod
     def refuse(cls, code: int) -> Access:
         return cls(close_code=code)
-
-
-class Subscription:
-    """One socket's place in an outlet stream: last seq seen, live buffer, writer task."""
-
-    def __init__(self, consumer: StreamConsumer, outlet_id: str, last_seq: int) -> None:
-        self.consumer = consumer
-        self.outlet_id = outlet_id
-        self.last_seq = last_seq
-        self.buffer: deque[dict[str, Any]] = deque()
-        self.limit = settings.WS_SEND_QUEUE_LIMIT
-        self.wakeup = asyncio.Event()
-        self.catch_up_needed = False
-        self.task: asyncio.Task | None = None
-
-    # Called by the hub, on the event loop, without awaiting: must be quick and never block.
-    def deliver(self, message: dict[str, Any]) -> None:
-        if len(self.buffer) >= self.limit:
-            # Too far behind: drop the buffer, refill from the log once the socket drains.
-            self.buffer.clear()
-            self.catch_up_needed = True
-            metrics.socket_resyncs.inc()
-        else:
-            self.buffer.append(message)
-        self.wakeup.set()
-
-    def request_catch_up(self) -> None:
-        self.catch_up_needed = True
-        self.wakeup.set()
-
-    def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
-
-    async def _run(self) -> None:
-        try:
-            while True:
-                await self.wakeup.wait()
-                self.wakeup.clear()
-                if self.catch_up_needed:
-                    self.catch_up_needed = False
-                    await self.catch_up()
-                while self.buffer:
-                    await self._forward(self.buffer.popleft())
-                    if self.catch_up_needed:
-                        break
-                if self.catch_up_needed or self.buffer:
-                    self.wakeup.set()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("stream writer failed; closing the socket")
-            await self.consumer.close(code=1011)
-
-    async def _forward(self, message: dict[str, Any]) -> None:
-        seq = message["seq"]
-        if seq <= self.last_seq:
-            return  # already sent (replay, or a relay re-publication)
-        if seq > self.last_seq + 1:
-            await self.catch_up(up_to=seq - 1)  # a gap on the live path: fill from the log
-            if seq <= self.last_seq:
-                return
-        self.last_seq = seq
-        if self.consumer.accepts(message["name"], message.get("order"), message.get("station")):
-            await self.consumer.send(text_data=message["text"])
-            metrics.events_delivered.inc()
-            committed = message.get("committed")
-            if committed:
-                metrics.fanout_latency.observe(max(0.0, time.time() - committed))
-
-    async def catch_up(self, up_to: int | None = None) -> None:
-        """Send, in order, every logged event after ``last_seq`` (up to ``up_to``)."""
-        while True:
-            rows: list[StreamEvent] = await database_sync_to_async(log.events_after)(
-                self.outlet_id, self.last_seq
-            )
-            if not rows:
-                return
-            for event in rows:
-                if up_to is not None and event.seq > up_to:
-                    return
-                if event.seq != self.last_seq + 1:
-                    # Pruned (or never committed) seqs cannot be replayed: jump, but say so.
-                    logger.warning(
-                        "event log has a hole",
-                        extra={"outlet": self.outlet_id, "after": self.last_seq, "next": event.seq},
-                    )
-                self.last_seq = event.seq
-                if self.consumer.accepts(
-                    event.name,
-                    str(event.order_id) if event.order_id else None,
-                    str(event.station_id) if event.station_id else None,
-                ):
-                    await self.consumer.send(text_data=envelope_text(event))
-                    metrics.events_delivered.inc()
-            if len(rows) < log.REPLAY_BATCH:
-                return
 
 
 def _connect_allowed(user_id) -> bool:
@@ -261,8 +156,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         since = _parse_since(query.get("since", [None])[0])
 
-        subscription = Subscription(self, outlet_id, last_seq=0)
-        await get_hub().subscribe(outlet_id, subscription)  # buffer live events from now on
+        hub = get_hub()
+        subscription = Subscription(self, hub, outlet_id, last_seq=0)
+        await hub.subscribe(outlet_id, subscription)  # buffer live events from now on
         self.subscription = subscription
         metrics.open_sockets.labels(stream=self.stream_name).inc()
 
@@ -270,11 +166,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             current = await database_sync_to_async(log.last_seq)(outlet_id)
             if await database_sync_to_async(log.since_is_replayable)(outlet_id, since, current):
                 subscription.last_seq = since
-                subscription.request_catch_up()
-                subscription.start()
+                subscription.start()  # replays the log after since, then goes live
                 return
         await self._send_snapshot(reset=since is not None)
-        subscription.request_catch_up()
         subscription.start()
 
     async def _send_snapshot(self, *, reset: bool) -> None:

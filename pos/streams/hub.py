@@ -16,14 +16,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
+from collections import deque
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 
+from pos import metrics
 from pos.models import StreamCursor
-from pos.streams.wire import group_for_outlet
+from pos.streams import log
+from pos.streams.wire import group_for_outlet, message_for
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +44,30 @@ class Subscriber(Protocol):
     def request_catch_up(self) -> None: ...
 
 
+class RecentEvents:
+    """The last N messages of one outlet, by seq: catch-ups read here before the log."""
+
+    __slots__ = ("by_seq", "order", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.by_seq: dict[int, dict[str, Any]] = {}
+        self.order: deque[int] = deque()
+
+    def add(self, message: dict[str, Any]) -> None:
+        seq = message["seq"]
+        if seq in self.by_seq:
+            return
+        self.by_seq[seq] = message
+        self.order.append(seq)
+        while len(self.order) > self.size:
+            self.by_seq.pop(self.order.popleft(), None)
+
+
+def _log_messages(outlet_id: str, after: int) -> list[dict[str, Any]]:
+    return [message_for(event) for event in log.events_after(outlet_id, after)]
+
+
 def _cursors(outlet_ids: list[str]) -> dict[str, int]:
     rows = StreamCursor.objects.filter(outlet_id__in=outlet_ids).values_list(
         "outlet_id", "last_seq"
@@ -51,6 +80,8 @@ class StreamHub:
         self.layer = get_channel_layer()
         self.channel: str | None = None
         self.subscribers: dict[str, set[Subscriber]] = {}
+        self._recent: dict[str, RecentEvents] = {}
+        self._fill_locks: dict[str, asyncio.Lock] = {}
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
 
@@ -78,6 +109,8 @@ class StreamHub:
             subscribers.discard(subscriber)
             if not subscribers:
                 del self.subscribers[outlet_id]
+                self._recent.pop(outlet_id, None)
+                self._fill_locks.pop(outlet_id, None)
                 try:
                     await self.layer.group_discard(group_for_outlet(outlet_id), self.channel)
                 except Exception:
@@ -110,8 +143,46 @@ class StreamHub:
 
     # --- delivery ---------------------------------------------------------------------------
     def dispatch(self, message: dict[str, Any]) -> None:
-        for subscriber in tuple(self.subscribers.get(message.get("outlet"), ())):
+        outlet_id = message.get("outlet")
+        subscribers = self.subscribers.get(outlet_id)
+        if not subscribers:
+            return
+        self._recent_of(outlet_id).add(message)
+        committed = message.get("committed")
+        if committed:
+            metrics.fanout_latency.observe(max(0.0, time.time() - committed))
+        for subscriber in tuple(subscribers):
             subscriber.deliver(message)
+        metrics.events_delivered.inc(len(subscribers))
+
+    # --- the event source of catch-ups ------------------------------------------------------
+    def _recent_of(self, outlet_id: str) -> RecentEvents:
+        recent = self._recent.get(outlet_id)
+        if recent is None:
+            recent = self._recent[outlet_id] = RecentEvents(settings.WS_RECENT_EVENTS)
+        return recent
+
+    def recent(self, outlet_id: str, seq: int) -> dict[str, Any] | None:
+        recent = self._recent.get(outlet_id)
+        return recent.by_seq.get(seq) if recent is not None else None
+
+    async def fetch_after(self, outlet_id: str, after: int) -> list[dict[str, Any]] | None:
+        """Read the log after ``after`` into the recent events and return what was read.
+
+        One reader per outlet at a time: when many sockets fall behind together (a Redis
+        outage, a burst) the first reads the log and the others find the events in memory
+        (``None`` tells the caller to look there again).
+        """
+        lock = self._fill_locks.setdefault(outlet_id, asyncio.Lock())
+        async with lock:
+            if self.recent(outlet_id, after + 1) is not None:
+                return None
+            messages = await database_sync_to_async(_log_messages)(outlet_id, after)
+            if outlet_id in self.subscribers:
+                recent = self._recent_of(outlet_id)
+                for message in messages:
+                    recent.add(message)
+            return messages
 
     def _everyone_catch_up(self) -> None:
         for subscribers in self.subscribers.values():

@@ -1,0 +1,230 @@
+"""One socket's place in an outlet stream, and the hot path that feeds it.
+
+The hub hands every event of an outlet to each of its subscriptions, synchronously, on the
+event loop. A subscription that is in step (nothing buffered, nothing to catch up, the event
+is the next seq) sends the frame right there: the server's ``send`` only suspends when the
+socket's transport is paused (a slow reader), so for a healthy socket it completes in one
+step, with no task switch per socket. Otherwise, and whenever that send does suspend, the
+event goes to a bounded per-socket buffer drained by a writer task that exists only while
+there is something to write. A buffer that overflows is dropped and refilled from the
+outlet's recent events (kept by the hub) or the log, so a slow socket never delays the
+others and never grows without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
+
+from django.conf import settings
+
+from pos import metrics
+
+logger = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+
+
+class StreamSocket(Protocol):
+    """What a subscription needs from its consumer."""
+
+    base_send: Callable[[dict[str, Any]], Awaitable[None]]
+
+    def accepts(self, name: str, order_id: str | None, station_id: str | None) -> bool: ...
+
+    async def close(self, code: int | None = None) -> None: ...
+
+
+class EventSource(Protocol):
+    """Where catch-up reads from: the hub's recent events, then the log."""
+
+    def recent(self, outlet_id: str, seq: int) -> Message | None: ...
+
+    async def fetch_after(self, outlet_id: str, after: int) -> list[Message] | None: ...
+
+
+async def finish_suspended(coro: Coroutine[Any, Any, Any], pending: Any) -> None:
+    """Drive to completion a coroutine that was stepped by hand and suspended on ``pending``.
+
+    Does what a Task does for the rest of the coroutine: waits for the future it yielded (or
+    a bare yield), then resumes it, until it returns; cancellation is passed into it.
+    """
+    while True:
+        try:
+            if pending is None:
+                await asyncio.sleep(0)
+            else:
+                pending._asyncio_future_blocking = False
+                await asyncio.wait((pending,))
+        except asyncio.CancelledError:
+            coro.close()
+            raise
+        try:
+            pending = coro.send(None)
+        except StopIteration:
+            return
+
+
+class Subscription:
+    __slots__ = (
+        "_dead",
+        "buffer",
+        "catch_up_needed",
+        "last_seq",
+        "limit",
+        "outlet_id",
+        "socket",
+        "source",
+        "started",
+        "writer",
+    )
+
+    def __init__(
+        self, socket: StreamSocket, source: EventSource, outlet_id: str, last_seq: int
+    ) -> None:
+        self.socket = socket
+        self.source = source
+        self.outlet_id = outlet_id
+        self.last_seq = last_seq
+        self.buffer: deque[Message] | None = None
+        self.limit = settings.WS_SEND_QUEUE_LIMIT
+        self.catch_up_needed = False
+        self.started = False  # until the snapshot or replay point is set, everything buffers
+        self.writer: asyncio.Task | None = None
+        self._dead = False
+
+    # --- called by the hub, on the loop, without awaiting: quick, never blocks --------------
+    def deliver(self, message: Message) -> None:
+        if self._dead:
+            return
+        if self.writer is None and self.started and not self.buffer and not self.catch_up_needed:
+            seq = message["seq"]
+            if seq <= self.last_seq:
+                return  # already sent (replay, or a relay re-publication)
+            if seq == self.last_seq + 1:
+                self.last_seq = seq
+                if self._accepts(message):
+                    self._send_now(message["text"])
+                return
+        self._enqueue(message)
+
+    def request_catch_up(self) -> None:
+        if self._dead:
+            return
+        self.catch_up_needed = True
+        self._ensure_writer()
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        """The snapshot or replay point is set: forward from ``last_seq`` on."""
+        self.started = True
+        self.catch_up_needed = True  # whatever was committed since the snapshot was read
+        self._ensure_writer()
+
+    async def stop(self) -> None:
+        self._dead = True
+        writer, self.writer = self.writer, None
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+
+    # --- internals --------------------------------------------------------------------------
+    def _accepts(self, message: Message) -> bool:
+        return self.socket.accepts(message["name"], message.get("order"), message.get("station"))
+
+    def _send_now(self, text: str) -> None:
+        coro = self.socket.base_send({"type": "websocket.send", "text": text})
+        try:
+            pending = coro.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            self._dead = True  # the socket is gone; its disconnect cleans up
+            logger.debug("send to a closed socket", exc_info=True)
+            return
+        # The transport is paused: finish this send in the writer; later events queue behind.
+        self.writer = asyncio.get_running_loop().create_task(self._drain(coro, pending))
+
+    def _enqueue(self, message: Message) -> None:
+        if self.buffer is None:
+            self.buffer = deque()
+        if len(self.buffer) >= self.limit:
+            self.buffer.clear()  # too far behind: refill from recent events and the log
+            self.catch_up_needed = True
+            metrics.socket_resyncs.inc()
+        else:
+            self.buffer.append(message)
+        self._ensure_writer()
+
+    def _ensure_writer(self) -> None:
+        if self.writer is None and self.started and not self._dead:
+            self.writer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self, suspended_send=None, pending=None) -> None:
+        try:
+            if suspended_send is not None:
+                await finish_suspended(suspended_send, pending)
+            while True:
+                if self.catch_up_needed:
+                    self.catch_up_needed = False
+                    await self.catch_up()
+                    continue
+                if not self.buffer:
+                    return
+                await self._forward(self.buffer.popleft())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._dead = True
+            logger.exception("stream writer failed; closing the socket")
+            with contextlib.suppress(Exception):
+                await self.socket.close(code=1011)
+        finally:
+            if self.writer is asyncio.current_task():
+                self.writer = None
+
+    async def _forward(self, message: Message) -> None:
+        seq = message["seq"]
+        if seq <= self.last_seq:
+            return
+        if seq > self.last_seq + 1:
+            await self.catch_up(up_to=seq - 1)  # a gap on the live path
+            if seq <= self.last_seq:
+                return
+        await self._send(message)
+
+    async def _send(self, message: Message) -> None:
+        seq = message["seq"]
+        if seq != self.last_seq + 1:
+            # Pruned (or never committed) seqs cannot be replayed: jump, but say so.
+            logger.warning(
+                "event log has a hole",
+                extra={"outlet": self.outlet_id, "after": self.last_seq, "next": seq},
+            )
+        self.last_seq = seq
+        if self._accepts(message):
+            await self.socket.base_send({"type": "websocket.send", "text": message["text"]})
+
+    async def catch_up(self, up_to: int | None = None) -> None:
+        """Send, in order, every event after ``last_seq`` (up to ``up_to``): from the hub's
+        recent events while they reach, then from the log."""
+        while up_to is None or self.last_seq < up_to:
+            message = self.source.recent(self.outlet_id, self.last_seq + 1)
+            if message is not None:
+                await self._send(message)
+                continue
+            fetched = await self.source.fetch_after(self.outlet_id, self.last_seq)
+            if fetched is None:
+                continue  # someone else just filled the recent events: read them there
+            if not fetched:
+                return
+            for message in fetched:
+                if up_to is not None and message["seq"] > up_to:
+                    return
+                if message["seq"] > self.last_seq:
+                    await self._send(message)

@@ -1,0 +1,146 @@
+"""The per-socket hot path, without a server: in-step sends, paused sockets, overflow."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pos.streams.hub import RecentEvents
+from pos.streams.subscription import Subscription, finish_suspended
+
+
+def message(seq: int, name: str = "order.updated", order: str | None = None) -> dict:
+    return {"seq": seq, "name": name, "order": order, "station": None, "text": f"e{seq}"}
+
+
+class FakeSocket:
+    """Records frames; while ``paused`` is unset, a send suspends as a paused transport does."""
+
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+        self.paused = asyncio.Event()
+        self.paused.set()
+        self.closed_with = None
+
+    async def base_send(self, event: dict) -> None:
+        await self.paused.wait()
+        self.frames.append(event["text"])
+
+    def accepts(self, name, order_id, station_id) -> bool:
+        return order_id != "other"
+
+    async def close(self, code=None) -> None:
+        self.closed_with = code
+
+
+class FakeSource:
+    """Recent events and a log, as the hub offers them."""
+
+    def __init__(self, log: list[dict]) -> None:
+        self.recent_events = RecentEvents(3)
+        self.log = log
+        self.log_reads = 0
+
+    def recent(self, outlet_id, seq):
+        return self.recent_events.by_seq.get(seq)
+
+    async def fetch_after(self, outlet_id, after):
+        self.log_reads += 1
+        await asyncio.sleep(0)
+        return [m for m in self.log if m["seq"] > after][:2]
+
+
+async def settle():
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_in_step_events_are_sent_synchronously_without_a_writer():
+    socket, source = FakeSocket(), FakeSource([])
+    sub = Subscription(socket, source, "o", last_seq=0)
+    sub.started = True
+    for seq in (1, 2, 2, 3):  # a duplicate is dropped
+        sub.deliver(message(seq))
+        assert sub.writer is None
+    sub.deliver(message(4, order="other"))  # filtered out, but counted
+    assert socket.frames == ["e1", "e2", "e3"]
+    assert sub.last_seq == 4
+
+
+async def test_a_paused_socket_buffers_in_order_and_resumes():
+    socket, source = FakeSocket(), FakeSource([])
+    sub = Subscription(socket, source, "o", last_seq=0)
+    sub.started = True
+    socket.paused.clear()
+    for seq in (1, 2, 3):
+        sub.deliver(message(seq))
+    assert sub.writer is not None and socket.frames == []
+    socket.paused.set()
+    await settle()
+    assert socket.frames == ["e1", "e2", "e3"]
+    assert sub.writer is None
+
+
+async def test_a_gap_is_filled_from_recent_events_then_the_log():
+    log = [message(s) for s in range(1, 8)]
+    socket, source = FakeSocket(), FakeSource(log)
+    for seq in (4, 5):
+        source.recent_events.add(message(seq))
+    sub = Subscription(socket, source, "o", last_seq=0)
+    sub.started = True
+    sub.deliver(message(1))
+    sub.deliver(message(6))  # 2..5 never came live
+    await settle()
+    assert socket.frames == ["e1", "e2", "e3", "e4", "e5", "e6"]
+    assert source.log_reads == 1  # 2 and 3 from the log, 4 and 5 from memory
+
+
+async def test_overflow_drops_the_buffer_and_catches_up(settings):
+    settings.WS_SEND_QUEUE_LIMIT = 2
+    log = [message(s) for s in range(1, 6)]
+    socket, source = FakeSocket(), FakeSource(log)
+    sub = Subscription(socket, source, "o", last_seq=0)
+    sub.started = True
+    socket.paused.clear()
+    for m in log:
+        sub.deliver(m)
+    socket.paused.set()
+    await settle()
+    assert socket.frames == ["e1", "e2", "e3", "e4", "e5"]
+
+
+async def test_start_replays_before_going_live():
+    log = [message(s) for s in range(1, 4)]
+    socket, source = FakeSocket(), FakeSource(log)
+    sub = Subscription(socket, source, "o", last_seq=1)
+    sub.deliver(message(4))  # live, before the replay point was set
+    sub.start()
+    await settle()
+    assert socket.frames == ["e2", "e3", "e4"]
+
+
+async def test_a_stopped_subscription_sends_nothing():
+    socket, source = FakeSocket(), FakeSource([])
+    sub = Subscription(socket, source, "o", last_seq=0)
+    sub.started = True
+    await sub.stop()
+    sub.deliver(message(1))
+    sub.request_catch_up()
+    await settle()
+    assert socket.frames == []
+
+
+async def test_finish_suspended_passes_results_and_errors_through():
+    future = asyncio.get_running_loop().create_future()
+
+    async def waits():
+        return await future
+
+    coro = waits()
+    pending = coro.send(None)
+    assert pending is future
+    task = asyncio.ensure_future(finish_suspended(coro, pending))
+    future.set_exception(ValueError("boom"))
+    with pytest.raises(ValueError):
+        await task
