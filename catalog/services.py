@@ -82,7 +82,7 @@ def category_update(*, category: Category, data: Mapping[str, Any]) -> Category:
         _same_tenant(category.tenant_id, "parent", [parent])
         # Walk up from the new parent; meeting this category means a cycle. The tenant's
         # categories are locked first so two concurrent moves cannot build a cycle together.
-        list(Category.objects.select_for_update().filter(tenant_id=category.tenant_id)
+        list(Category.objects.select_for_update(no_key=True).filter(tenant_id=category.tenant_id)
              .values_list("pk", flat=True))
         parents = dict(
             Category.objects.filter(tenant_id=category.tenant_id).values_list("pk", "parent_id")
@@ -183,7 +183,7 @@ def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
     """Change a product. If ``is_available`` flips, every outlet of the tenant gets a
     ``product.availability_changed`` event in this transaction. The row is locked so the
     before/after comparison holds against concurrent writers (stock moves included)."""
-    locked = Product.objects.select_for_update().get(pk=product.pk)
+    locked = Product.objects.select_for_update(no_key=True).get(pk=product.pk)
     if "category" in data:
         _same_tenant(locked.tenant_id, "category", [data["category"]])
     if "modifier_groups" in data:
@@ -291,7 +291,7 @@ def modifier_group_create(
 def modifier_group_update(*, group: ModifierGroup, data: Mapping[str, Any]) -> ModifierGroup:
     """Change a group; ``options``, when given, replaces the option list (see
     ``_write_options``)."""
-    locked = ModifierGroup.objects.select_for_update().get(pk=group.pk)
+    locked = ModifierGroup.objects.select_for_update(no_key=True).get(pk=group.pk)
     if "name" in data:
         _check_group_name(locked.tenant_id, data["name"], exclude_pk=locked.pk)
     for field in ("name", "min_select", "max_select"):

@@ -61,7 +61,7 @@ class NotFoundError(ApiError):
 # --- stations -------------------------------------------------------------------------------
 def _lock_outlet(outlet_id: uuid.UUID) -> Outlet:
     """Serialise station writes of one outlet (the default swap reads then writes)."""
-    return Outlet.objects.select_for_update().get(pk=outlet_id)
+    return Outlet.objects.select_for_update(no_key=True).get(pk=outlet_id)
 
 
 def _checked_ids(model, tenant_id: uuid.UUID, ids: Iterable[uuid.UUID], field: str) -> list:
@@ -366,7 +366,7 @@ def tickets_void_for_order(*, order_id: uuid.UUID) -> list[TicketChange]:
     cooked, and the prep metrics count it.
     """
     ids = list(
-        Ticket.objects.select_for_update()
+        Ticket.objects.select_for_update(no_key=True)
         .filter(order_id=order_id, status=TicketStatus.OPEN)
         .order_by("fired_at", "id")
         .values_list("id", flat=True)
@@ -397,8 +397,8 @@ def _lock_ticket(ticket_id: uuid.UUID) -> tuple[Order, Ticket]:
     order_id = Ticket.objects.filter(pk=ticket_id).values_list("order_id", flat=True).first()
     if order_id is None:
         raise NotFoundError("No such ticket.")
-    order = Order.objects.select_for_update().get(pk=order_id)
-    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    order = Order.objects.select_for_update(no_key=True).get(pk=order_id)
+    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
     return order, ticket
 
 
@@ -427,7 +427,7 @@ def ticket_item_set_status(
     if ticket_id is None:
         raise NotFoundError("No such ticket item.")
     order, ticket = _lock_ticket(ticket_id)
-    item = TicketItem.objects.select_for_update().get(pk=item_id)
+    item = TicketItem.objects.select_for_update(no_key=True).get(pk=item_id)
     allowed = {
         TicketItemStatus.QUEUED: {TicketItemStatus.COOKING, TicketItemStatus.DONE},
         TicketItemStatus.COOKING: {TicketItemStatus.DONE},
@@ -527,7 +527,7 @@ def ticket_set_priority(*, ticket_id: uuid.UUID, priority: str) -> TicketChange:
     """
     if priority not in TicketPriority.values:
         raise DomainValidationError(details={"priority": [f"Unknown priority {priority!r}."]})
-    ticket = Ticket.objects.select_for_update().filter(pk=ticket_id).first()
+    ticket = Ticket.objects.select_for_update(no_key=True).filter(pk=ticket_id).first()
     if ticket is None:
         raise NotFoundError("No such ticket.")
     if ticket.status != TicketStatus.OPEN:

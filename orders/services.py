@@ -270,10 +270,21 @@ def order_create(
 
 
 # --- stock ----------------------------------------------------------------------------------
-def _lock_products(product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Product]:
+def _lock_products(
+    product_ids: Iterable[uuid.UUID], *, tracked_only: bool = False
+) -> dict[uuid.UUID, Product]:
     """Lock the products' rows in id order: every locker takes them in the same order, so two
-    confirmations sharing products wait for each other instead of deadlocking."""
-    rows = Product.objects.select_for_update().filter(pk__in=sorted(set(product_ids)))
+    confirmations sharing products wait for each other instead of deadlocking.
+
+    The lock is ``FOR NO KEY UPDATE``: only the stock column changes, so a concurrent insert
+    of an order item pointing at the product (its foreign-key check takes ``KEY SHARE`` at
+    commit) is not blocked, and cannot deadlock against us while we wait for another lock.
+    """
+    rows = Product.objects.select_for_update(no_key=True).filter(
+        pk__in=sorted(set(product_ids))
+    )
+    if tracked_only:
+        rows = rows.filter(track_stock=True)  # untracked products need no lock at all
     return {product.pk: product for product in rows.order_by("pk")}
 
 
@@ -284,7 +295,7 @@ def _take_stock(order: Order) -> bool:
     stock was taken. Precondition: the order row is locked.
     """
     lines = [item for item in order.items.all() if item.product_id is not None]
-    products = _lock_products(item.product_id for item in lines)
+    products = _lock_products((item.product_id for item in lines), tracked_only=True)
     taken = [
         item for item in lines
         if item.product_id in products and products[item.product_id].track_stock
@@ -337,7 +348,7 @@ def _locked_order(order_id: uuid.UUID | str) -> Order:
     try:
         # of=("self",): lock the order only, not the joined outlet row.
         return (
-            Order.objects.select_for_update(of=("self",))
+            Order.objects.select_for_update(no_key=True, of=("self",))
             .select_related("outlet")
             .get(pk=pk)
         )

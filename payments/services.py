@@ -114,7 +114,11 @@ def _ref(payment: Payment) -> PaymentRef:
 
 def _locked_order(order_id) -> Order:
     # of=("self",): lock the order only, not the joined outlet.
-    return Order.objects.select_for_update(of=("self",)).select_related("outlet").get(pk=order_id)
+    return (
+        Order.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("outlet")
+        .get(pk=order_id)
+    )
 
 
 def _lock_payment(payment_id, *, provider: str | None = None) -> Payment | None:
@@ -133,7 +137,7 @@ def _lock_payment(payment_id, *, provider: str | None = None) -> Payment | None:
     if order_id is None:
         return None
     _locked_order(order_id)
-    return Payment.objects.select_for_update(of=("self",)).get(pk=pk)
+    return Payment.objects.select_for_update(no_key=True, of=("self",)).get(pk=pk)
 
 
 def _sync_order(order_id) -> Order:
