@@ -13,6 +13,7 @@ thread.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -108,21 +109,36 @@ class KitchenStreamConsumer(StreamConsumer):
         if remembered is not None:
             return self._replay(remembered, fingerprint)
         cache_key = f"kds:command:{self.user.pk}:{hashlib.sha256(key.encode()).hexdigest()}"
-        if not await cache.aadd(cache_key, (fingerprint, None), COMMAND_MEMORY_S):
-            stored = await cache.aget(cache_key)
-            if stored is not None:
-                if stored[1] is None and stored[0] == fingerprint:
-                    raise CommandError("in_progress", "This request is still being carried out.")
-                return self._replay(stored, fingerprint)
-            # It expired between the two calls: claim it again.
-            await cache.aset(cache_key, (fingerprint, None), COMMAND_MEMORY_S)
+        shared = True  # the per-user memory lives in the cache; the socket's own always works
+        try:
+            if not await cache.aadd(cache_key, (fingerprint, None), COMMAND_MEMORY_S):
+                stored = await cache.aget(cache_key)
+                if stored is not None:
+                    if stored[1] is None and stored[0] == fingerprint:
+                        raise CommandError(
+                            "in_progress", "This request is still being carried out."
+                        )
+                    return self._replay(stored, fingerprint)
+                # It expired between the two calls: claim it again.
+                await cache.aset(cache_key, (fingerprint, None), COMMAND_MEMORY_S)
+        except CommandError:
+            raise
+        except Exception:
+            # Redis is down: carry on with the socket's memory only, as a kitchen in the
+            # middle of service must still be able to bump.
+            logger.warning("command memory unreachable; using the socket's", exc_info=True)
+            shared = False
         try:
             seq = await database_sync_to_async(self._run)(content)
         except BaseException:
-            await cache.adelete(cache_key)  # nothing changed: the same request may be retried
+            if shared:
+                with contextlib.suppress(Exception):
+                    await cache.adelete(cache_key)  # nothing changed: it may be retried
             raise
         ack = {"type": "ack", "request_id": request_id, "seq": seq}
-        await cache.aset(cache_key, (fingerprint, ack), COMMAND_MEMORY_S)
+        if shared:
+            with contextlib.suppress(Exception):
+                await cache.aset(cache_key, (fingerprint, ack), COMMAND_MEMORY_S)
         self._remember(key, fingerprint, ack)
         return ack
 

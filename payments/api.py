@@ -15,7 +15,6 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from payments import selectors, services
@@ -28,6 +27,7 @@ from payments.serializers import (
 )
 from pos.idempotency import idempotent
 from pos.permissions import RolePermission
+from pos.throttling import ScopedRateThrottle
 
 _WRITE_ACTIONS = frozenset({"create", "refund", "cancel", "simulate"})
 

@@ -6,7 +6,6 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -19,6 +18,7 @@ from pos.permissions import (
     TENANT_ADMIN_ROLES,
     RolePermission,
 )
+from pos.throttling import SimpleRateThrottle
 from tenants import services
 from tenants.selectors import (
     outlets_visible_to,

@@ -25,12 +25,14 @@ from django.core.cache import cache
 
 from payments.gateways.base import (
     Charge,
+    GatewayError,
     InvalidSignature,
     MalformedNotification,
     Notification,
     PaymentGateway,
     PaymentRef,
     RemoteStatus,
+    signatures_match,
 )
 
 SIGNATURE_HEADER = "X-Signature"
@@ -78,13 +80,23 @@ class SandboxGateway(PaymentGateway):
         return body, headers
 
     # --- ledger -----------------------------------------------------------------------------
+    # The sandbox keeps its "remote" state in the cache; the cache being unreachable is the
+    # sandbox gateway being unreachable, which callers already handle as GatewayError.
     def _record(self, payment_id: uuid.UUID, *, status: str, amount: Decimal) -> None:
-        cache.set(
-            _ledger_key(payment_id), {"status": status, "amount": f"{amount:.2f}"}, LEDGER_TTL_S
-        )
+        try:
+            cache.set(
+                _ledger_key(payment_id),
+                {"status": status, "amount": f"{amount:.2f}"},
+                LEDGER_TTL_S,
+            )
+        except Exception as exc:
+            raise GatewayError("the sandbox gateway's ledger is unreachable") from exc
 
     def _recorded(self, payment_id: uuid.UUID) -> dict[str, Any] | None:
-        return cache.get(_ledger_key(payment_id))
+        try:
+            return cache.get(_ledger_key(payment_id))
+        except Exception as exc:
+            raise GatewayError("the sandbox gateway's ledger is unreachable") from exc
 
     # --- interface --------------------------------------------------------------------------
     def create_charge(self, *, payment: PaymentRef, expires_at: datetime) -> Charge:
@@ -99,7 +111,7 @@ class SandboxGateway(PaymentGateway):
     def parse_webhook(self, *, raw_body: bytes, headers: Mapping[str, str]) -> Notification:
         given = headers.get(SIGNATURE_HEADER) or ""
         expected = self.sign(raw_body)
-        if not given or not hmac.compare_digest(given.strip().lower(), expected):
+        if not given or not signatures_match(given, expected):
             raise InvalidSignature("signature does not match the body")
         try:
             body = json.loads(raw_body, parse_float=Decimal)

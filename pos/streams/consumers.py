@@ -66,18 +66,26 @@ class Access:
 
 
 def _connect_allowed(user_id) -> bool:
-    """Counts the user's socket connections in the current minute (shared across processes)."""
+    """Counts the user's socket connections in the current minute (shared across processes).
+
+    Fails open: with the cache (Redis) unreachable the connection is allowed, since screens
+    must keep working through a Redis outage; the limit returns with the cache.
+    """
     from django.core.cache import cache
 
     key = f"ws-connects:{user_id}:{int(time.time() // 60)}"
-    if cache.add(key, 1, timeout=90):
-        count = 1
-    else:
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=90)
+    try:
+        if cache.add(key, 1, timeout=90):
             count = 1
+        else:
+            try:
+                count = cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.add(key, 1, timeout=90)
+                count = 1
+    except Exception:
+        logger.warning("connection-rate store unreachable; socket allowed", exc_info=True)
+        return True
     return count <= settings.WS_CONNECTS_PER_MINUTE
 
 
