@@ -356,6 +356,9 @@ class MetricsView(APIView):
                 day = dt.date.fromisoformat(raw_date)
             except ValueError as exc:
                 raise ValidationError({"date": ["Use the format YYYY-MM-DD."]}) from exc
+            if not dt.date.min < day < dt.date.max:
+                # The day's bounds are computed with its neighbours, which must exist.
+                raise ValidationError({"date": ["That date is outside the supported range."]})
         else:
             day = selectors.outlet_today(outlet)
         return Response(selectors.kitchen_metrics(outlet, day))

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import datetime
 
 import django_filters
 from django import forms
 from django.db.models import QuerySet
-from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 
 from orders.models import Order, OrderStatus, OrderType
+from pos.filters import to_utc
 
 
 class DateOrDateTimeField(forms.Field):
@@ -30,7 +30,7 @@ class DateOrDateTimeField(forms.Field):
             parsed = None
         if parsed is None:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        return parsed
+        return to_utc(parsed) if isinstance(parsed, datetime) else parsed
 
 
 @extend_schema_field(
@@ -61,9 +61,7 @@ class OrderFilter(django_filters.FilterSet):
 
     @staticmethod
     def _bound(value):
-        if hasattr(value, "hour"):  # a datetime
-            if timezone.is_naive(value):
-                value = timezone.make_aware(value, UTC)
+        if hasattr(value, "hour"):  # a datetime, already in UTC (DateOrDateTimeField)
             return "created_at", value
         return "business_date", value
 

@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 
 from pos.audit import AUDIT_ACTIONS, AUDIT_READER_ROLES, audit_entries_visible_to
+from pos.filters import UtcDateTimeFilter
 from pos.models import AuditEntry
 from pos.pagination import NewestFirstCursorPagination
 from pos.permissions import RolePermission
@@ -53,10 +54,10 @@ class AuditEntryFilter(django_filters.FilterSet):
     target_type = django_filters.CharFilter()
     target_id = django_filters.CharFilter()
     # django-filter reads a date-time without an offset in the server's zone (TIME_ZONE, UTC).
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = UtcDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="Inclusive ISO-8601 date-time."
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = UtcDateTimeFilter(
         field_name="created_at", lookup_expr="lte", help_text="Inclusive ISO-8601 date-time."
     )
 

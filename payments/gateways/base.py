@@ -10,12 +10,26 @@ settings when it is built and never logs them, nor a signature.
 from __future__ import annotations
 
 import abc
+import hmac
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
+
+
+def signatures_match(given: Any, expected_hex: str) -> bool:
+    """Constant-time comparison of a received hex signature with the expected one.
+
+    Compares bytes: ``hmac.compare_digest`` refuses non-ASCII text, and a forged header full
+    of it must be a bad signature (401), not a crash.
+    """
+    if not isinstance(given, str):
+        return False
+    return hmac.compare_digest(
+        given.strip().lower().encode("utf-8", "surrogatepass"), expected_hex.encode("ascii")
+    )
 
 
 class GatewayError(Exception):

@@ -21,7 +21,6 @@ Protocol facts used here (Midtrans documentation, Core API):
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import uuid
@@ -44,6 +43,7 @@ from payments.gateways.base import (
     PaymentGateway,
     PaymentRef,
     RemoteStatus,
+    signatures_match,
 )
 
 logger = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class MidtransGateway(PaymentGateway):
             gross_amount=body["gross_amount"],
             server_key=self._server_key,
         )
-        if not hmac.compare_digest(body["signature_key"].strip().lower(), expected):
+        if not signatures_match(body["signature_key"], expected):
             raise InvalidSignature("signature_key does not match")
 
         errors: dict[str, list[str]] = {}
