@@ -248,6 +248,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "pos.schema.add_error_responses",
+    ],
     # Several models have a "status"/"payment_status" with different choices; name each
     # enum explicitly, or drf-spectacular gives two of them one name.
     "ENUM_NAME_OVERRIDES": {
