@@ -22,13 +22,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from django.core.cache import cache
 from rest_framework.exceptions import APIException
 
 from kds import selectors, services
 from kds.models import TicketItemStatus
 from pos.api_errors import ApiError
 from pos.permissions import KITCHEN, MANAGEMENT_ROLES, user_has_role
+from pos.process_cache import process_cache
 from pos.streams.consumers import Access, CommandError, StreamConsumer
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ class KitchenStreamConsumer(StreamConsumer):
             return self._replay(remembered, fingerprint)
         cache_key = f"kds:command:{self.user.pk}:{hashlib.sha256(key.encode()).hexdigest()}"
         shared = True  # the per-user memory lives in the cache; the socket's own always works
+        cache = process_cache()
         try:
             if not await cache.aadd(cache_key, (fingerprint, None), COMMAND_MEMORY_S):
                 stored = await cache.aget(cache_key)

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from pos import metrics
+from pos.process_cache import process_cache
 from pos.streams import log
 from pos.streams.hub import get_hub
 from pos.streams.subscription import Subscription
@@ -71,8 +72,7 @@ def _connect_allowed(user_id) -> bool:
     Fails open: with the cache (Redis) unreachable the connection is allowed, since screens
     must keep working through a Redis outage; the limit returns with the cache.
     """
-    from django.core.cache import cache
-
+    cache = process_cache()
     key = f"ws-connects:{user_id}:{int(time.time() // 60)}"
     try:
         if cache.add(key, 1, timeout=90):

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 import weakref
 from collections import deque
 from typing import Any, Protocol
@@ -28,7 +29,7 @@ from django.conf import settings
 from pos import metrics
 from pos.models import StreamCursor
 from pos.streams import log
-from pos.streams.wire import group_for_outlet, message_for
+from pos.streams.wire import group_for_outlet, message_from_row
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ class RecentEvents:
 
 
 def _log_messages(outlet_id: str, after: int) -> list[dict[str, Any]]:
-    return [message_for(event) for event in log.events_after(outlet_id, after)]
+    outlet_id = str(uuid.UUID(str(outlet_id)))
+    return [message_from_row(outlet_id, row) for row in log.event_rows_after(outlet_id, after)]
 
 
 def _cursors(outlet_ids: list[str]) -> dict[str, int]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Min
+from django.db.models import Min, TextField
+from django.db.models.functions import Cast
 
 from pos.models import StreamCursor, StreamEvent
 
@@ -28,6 +29,21 @@ def since_is_replayable(outlet_id, since: int, current: int) -> bool:
         return True
     first = first_kept_seq(outlet_id)
     return first is not None and first <= since + 1
+
+
+def event_rows_after(outlet_id, after: int, limit: int = REPLAY_BATCH) -> list[tuple]:
+    """``(seq, name, order_id, station_id, created_at, data as JSON text)`` after ``after``.
+
+    Replay reads the stored JSON as text and wraps the envelope around it: no model
+    instances, no decoding and re-encoding of each event's data.
+    """
+    return list(
+        StreamEvent.objects.filter(outlet_id=outlet_id, seq__gt=after)
+        .order_by("seq")
+        .values_list(
+            "seq", "name", "order_id", "station_id", "created_at", Cast("data", TextField())
+        )[:limit]
+    )
 
 
 def events_after(outlet_id, after: int, limit: int = REPLAY_BATCH) -> list[StreamEvent]:

@@ -42,6 +42,25 @@ def envelope_text(event: StreamEvent) -> str:
     return json.dumps(envelope(event), cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
+def message_from_row(outlet_id: str, row: tuple) -> dict[str, Any]:
+    """The message of a log row read by ``log.event_rows_after`` (data already JSON text)."""
+    seq, name, order_id, station_id, created_at, data_text = row
+    text = (
+        f'{{"type":"event","seq":{seq},"event":{json.dumps(name)},'
+        f'"outlet":"{outlet_id}","at":"{iso(created_at)}","data":{data_text}}}'
+    )
+    return {
+        "type": MESSAGE_TYPE,
+        "outlet": outlet_id,
+        "seq": seq,
+        "name": name,
+        "order": str(order_id) if order_id else None,
+        "station": str(station_id) if station_id else None,
+        "text": text,
+        "committed": created_at.timestamp(),
+    }
+
+
 def message_for(event: StreamEvent) -> dict[str, Any]:
     """The channel-layer message for one event (msgpack-friendly: strings and numbers)."""
     return {

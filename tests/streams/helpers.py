@@ -53,10 +53,15 @@ def communicator(user, outlet, query: str = "") -> WebsocketCommunicator:
     return WebsocketCommunicator(application, f"/ws/probe/{outlet.id}/?{qs}")
 
 
-def write_events(outlet, count: int, *, order_id=None, publish: bool = True) -> list[int]:
-    """Commit ``count`` events (one transaction each); returns their seqs."""
+def write_events(outlet, count: int, *, order_id=None, publish: bool | None = True) -> list[int]:
+    """Commit ``count`` events (one transaction each); returns their seqs.
+
+    ``publish=False`` skips their on-commit publication, as a crash would. ``None`` leaves the
+    setting alone: threads must not override settings (override_settings is process-wide).
+    """
     seqs = []
-    with override_settings(OUTBOX_SKIP_ON_COMMIT_PUBLISH=not publish):
+    skip = {} if publish is None else {"OUTBOX_SKIP_ON_COMMIT_PUBLISH": not publish}
+    with override_settings(**skip):
         for i in range(count):
             with transaction.atomic():
                 event = emit(outlet=outlet, name="order.updated", data={"n": i},
