@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.permissions import IsAuthenticated
@@ -56,7 +58,9 @@ class LoginUsernameThrottle(SimpleRateThrottle):
         username = request.data.get("username") if hasattr(request.data, "get") else None
         if not isinstance(username, str) or not username:
             return None
-        return self.cache_format % {"scope": "login-user", "ident": username.strip().lower()}
+        # Hashed: a username is arbitrary client text, not a safe cache key.
+        ident = hashlib.sha256(username.strip().lower().encode("utf-8", "surrogatepass"))
+        return self.cache_format % {"scope": "login-user", "ident": ident.hexdigest()}
 
 
 class TokenRefreshThrottle(SimpleRateThrottle):
