@@ -19,6 +19,7 @@ and one that overflows catches up from the process's recent events or the log.
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 import time
@@ -117,8 +118,9 @@ def _snapshot_transaction(outlet_id: str, build) -> tuple[int, dict[str, Any]]:
         return seq, build()
 
 
-class StreamConsumer(AsyncWebsocketConsumer):
-    """Base for the outlet-stream sockets. Subclasses implement the four hooks below."""
+class StreamConsumer(AsyncWebsocketConsumer, abc.ABC):
+    """Base for the outlet-stream sockets. Subclasses implement the three abstract hooks and
+    may override ``handle_command``."""
 
     stream_name = "stream"
     # The hub carries stream messages; a per-socket channel on the layer would only cost
@@ -129,17 +131,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
     user = None
 
     # --- hooks ------------------------------------------------------------------------------
+    @abc.abstractmethod
     def authorize(self, user) -> Access:
         """Runs in a worker thread (may use the ORM). Return the outlet or a close code."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def accepts(self, name: str, order_id: str | None, station_id: str | None) -> bool:
         """Whether an event of this outlet goes to this socket. Runs on the event loop."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def snapshot(self) -> dict[str, Any]:
         """Runs in a worker thread inside the snapshot transaction: the current state."""
-        raise NotImplementedError
 
     async def handle_command(self, content: dict[str, Any]) -> dict[str, Any]:
         """Answer a client message whose type the base does not know."""
