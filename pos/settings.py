@@ -344,6 +344,8 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "daphne": {"level": "WARNING"},
+        # One line per task run every two seconds (the relay) drowns everything else.
+        "celery.app.trace": {"level": "WARNING"},
     },
 }
 
