@@ -10,8 +10,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError, RestrictedError
+from django.db import transaction
 
 from catalog.models import Category, ModifierGroup, ModifierOption, Product
 from catalog.selectors import (
@@ -20,28 +19,12 @@ from catalog.selectors import (
     product_with_relations,
 )
 from catalog.serializers import ProductSerializer
-from pos.api_errors import Conflict, DomainValidationError
+from pos.api_errors import DomainValidationError
+from pos.integrity import delete_or_conflict, refuse_taken, save_unique
 from pos.streams.outbox import emit
 from tenants.models import Tenant
 
 PRODUCT_AVAILABILITY_CHANGED = "product.availability_changed"
-
-
-def _save_unique(obj, *, field: str, message: str, **save_kwargs) -> None:
-    """Save ``obj``; a unique-constraint race is the same 400 the pre-check gives."""
-    try:
-        with transaction.atomic():
-            obj.save(**save_kwargs)
-    except IntegrityError as exc:
-        raise DomainValidationError(details={field: [message]}) from exc
-
-
-def _delete_or_conflict(obj, message: str) -> None:
-    try:
-        with transaction.atomic():
-            obj.delete()
-    except (ProtectedError, RestrictedError) as exc:
-        raise Conflict(message) from exc
 
 
 def _same_tenant(tenant_id, field: str, rows: Iterable[Any]) -> None:
@@ -53,13 +36,11 @@ def _same_tenant(tenant_id, field: str, rows: Iterable[Any]) -> None:
 
 
 def _check_category_name(tenant_id, parent_id, name: str, exclude_pk=None) -> None:
-    qs = Category.objects.filter(tenant_id=tenant_id, parent_id=parent_id, name=name)
-    if exclude_pk is not None:
-        qs = qs.exclude(pk=exclude_pk)
-    if qs.exists():
-        raise DomainValidationError(
-            details={"name": ["A category with this name exists under the same parent."]}
-        )
+    refuse_taken(
+        Category.objects.filter(tenant_id=tenant_id, parent_id=parent_id, name=name),
+        field="name", message="A category with this name exists under the same parent.",
+        exclude_pk=exclude_pk,
+    )
 
 
 @transaction.atomic
@@ -69,7 +50,7 @@ def category_create(
     _same_tenant(tenant.pk, "parent", [parent])
     _check_category_name(tenant.pk, parent.pk if parent else None, name)
     category = Category(tenant=tenant, name=name, parent=parent, sort_order=sort_order)
-    _save_unique(category, field="name", message="A category with this name exists.")
+    save_unique(category, field="name", message="A category with this name exists.")
     return category
 
 
@@ -102,13 +83,13 @@ def category_update(*, category: Category, data: Mapping[str, Any]) -> Category:
     category.name, category.parent = name, parent
     if "sort_order" in data:
         category.sort_order = data["sort_order"]
-    _save_unique(category, field="name", message="A category with this name exists.")
+    save_unique(category, field="name", message="A category with this name exists.")
     return category
 
 
 @transaction.atomic
 def category_delete(*, category: Category) -> None:
-    _delete_or_conflict(
+    delete_or_conflict(
         category, "This category still has subcategories or products; move or delete them first."
     )
 
@@ -119,11 +100,8 @@ _SKU_TAKEN = "A product with this SKU exists in the tenant."
 
 
 def _check_sku(tenant_id, sku: str, exclude_pk=None) -> None:
-    qs = Product.objects.filter(tenant_id=tenant_id, sku=sku)
-    if exclude_pk is not None:
-        qs = qs.exclude(pk=exclude_pk)
-    if qs.exists():
-        raise DomainValidationError(details={"sku": [_SKU_TAKEN]})
+    refuse_taken(Product.objects.filter(tenant_id=tenant_id, sku=sku),
+                 field="sku", message=_SKU_TAKEN, exclude_pk=exclude_pk)
 
 
 def _emit_availability(product: Product) -> None:
@@ -162,7 +140,7 @@ def product_create(
         stock_quantity=stock_quantity,
         is_available=is_available,
     )
-    _save_unique(product, field="sku", message=_SKU_TAKEN)
+    save_unique(product, field="sku", message=_SKU_TAKEN)
     product.modifier_groups.set(groups)
     return product_with_relations(product.pk)
 
@@ -195,7 +173,7 @@ def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
     for field in changed:
         setattr(locked, field, data[field])
     if changed:
-        _save_unique(locked, field="sku", message=_SKU_TAKEN,
+        save_unique(locked, field="sku", message=_SKU_TAKEN,
                      update_fields=[*changed, "updated_at"])
     if "modifier_groups" in data:
         locked.modifier_groups.set(list(data["modifier_groups"]))
@@ -216,7 +194,7 @@ def product_set_availability(*, product: Product, is_available: bool) -> Product
 
 @transaction.atomic
 def product_delete(*, product: Product) -> None:
-    _delete_or_conflict(product, "This product is still in use and cannot be deleted.")
+    delete_or_conflict(product, "This product is still in use and cannot be deleted.")
 
 
 # --- Modifier groups -------------------------------------------------------------------------
@@ -225,11 +203,8 @@ _GROUP_TAKEN = "A modifier group with this name exists in the tenant."
 
 
 def _check_group_name(tenant_id, name: str, exclude_pk=None) -> None:
-    qs = ModifierGroup.objects.filter(tenant_id=tenant_id, name=name)
-    if exclude_pk is not None:
-        qs = qs.exclude(pk=exclude_pk)
-    if qs.exists():
-        raise DomainValidationError(details={"name": [_GROUP_TAKEN]})
+    refuse_taken(ModifierGroup.objects.filter(tenant_id=tenant_id, name=name),
+                 field="name", message=_GROUP_TAKEN, exclude_pk=exclude_pk)
 
 
 def _check_selection(min_select: int, max_select: int, option_count: int) -> None:
@@ -264,7 +239,7 @@ def _write_options(group: ModifierGroup, options: list[Mapping[str, Any]]) -> No
         option.name = spec["name"]
         option.price_delta = spec.get("price_delta", option.price_delta or Decimal("0.00"))
         option.sort_order = position
-        _save_unique(option, field="options", message="Option names must be unique in a group.")
+        save_unique(option, field="options", message="Option names must be unique in a group.")
 
 
 @transaction.atomic
@@ -282,7 +257,7 @@ def modifier_group_create(
     _check_selection(min_select, max_select, len(option_list))
     _check_group_name(tenant.pk, name)
     group = ModifierGroup(tenant=tenant, name=name, min_select=min_select, max_select=max_select)
-    _save_unique(group, field="name", message=_GROUP_TAKEN)
+    save_unique(group, field="name", message=_GROUP_TAKEN)
     _write_options(group, option_list)
     return modifier_group_with_options(group.pk)
 
@@ -299,7 +274,7 @@ def modifier_group_update(*, group: ModifierGroup, data: Mapping[str, Any]) -> M
             setattr(locked, field, data[field])
     count = len(data["options"]) if "options" in data else locked.options.count()
     _check_selection(locked.min_select, locked.max_select, count)
-    _save_unique(locked, field="name", message=_GROUP_TAKEN)
+    save_unique(locked, field="name", message=_GROUP_TAKEN)
     if "options" in data:
         _write_options(locked, list(data["options"]))
     return modifier_group_with_options(locked.pk)
@@ -307,4 +282,4 @@ def modifier_group_update(*, group: ModifierGroup, data: Mapping[str, Any]) -> M
 
 @transaction.atomic
 def modifier_group_delete(*, group: ModifierGroup) -> None:
-    _delete_or_conflict(group, "This modifier group is still in use and cannot be deleted.")
+    delete_or_conflict(group, "This modifier group is still in use and cannot be deleted.")

@@ -13,8 +13,7 @@ from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError, RestrictedError
+from django.db import transaction
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -22,29 +21,13 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
-from pos.api_errors import Conflict, DomainValidationError
+from pos.api_errors import DomainValidationError
 from pos.audit import audit_record
+from pos.integrity import delete_or_conflict, refuse_taken, save_unique
 from tenants.models import Outlet, Role, Tenant, User
 from tenants.selectors import outlet_ids_visible_to
 
 FLOOR_ROLES = frozenset({Role.CASHIER, Role.KITCHEN})
-
-
-def _save_unique(obj, *, field: str, message: str) -> None:
-    """Save ``obj``; a unique-constraint race is the same 400 as the pre-check gives."""
-    try:
-        with transaction.atomic():
-            obj.save()
-    except IntegrityError as exc:
-        raise DomainValidationError(details={field: [message]}) from exc
-
-
-def _delete_or_conflict(obj, what: str) -> None:
-    try:
-        with transaction.atomic():
-            obj.delete()
-    except (ProtectedError, RestrictedError) as exc:
-        raise Conflict(f"This {what} is still in use and cannot be deleted.") from exc
 
 
 # --- Tenants ---------------------------------------------------------------------------------
@@ -56,7 +39,7 @@ def tenant_create(*, name: str, slug: str, currency: str = "IDR",
     if Tenant.objects.filter(slug=slug).exists():
         raise DomainValidationError(details={"slug": ["A tenant with this slug exists."]})
     tenant = Tenant(name=name, slug=slug, currency=currency, timezone=timezone)
-    _save_unique(tenant, field="slug", message="A tenant with this slug exists.")
+    save_unique(tenant, field="slug", message="A tenant with this slug exists.")
     return tenant
 
 
@@ -69,13 +52,13 @@ def tenant_update(*, tenant: Tenant, data: Mapping[str, Any]) -> Tenant:
     for field in ("name", "slug", "currency", "timezone"):
         if field in data:
             setattr(tenant, field, data[field])
-    _save_unique(tenant, field="slug", message="A tenant with this slug exists.")
+    save_unique(tenant, field="slug", message="A tenant with this slug exists.")
     return tenant
 
 
 @transaction.atomic
 def tenant_delete(*, tenant: Tenant) -> None:
-    _delete_or_conflict(tenant, "tenant")
+    delete_or_conflict(tenant, "This tenant is still in use and cannot be deleted.")
 
 
 # --- Outlets ---------------------------------------------------------------------------------
@@ -91,13 +74,8 @@ _OUTLET_FIELDS = (
 
 
 def _check_outlet_name(tenant_id, name: str, exclude_pk=None) -> None:
-    qs = Outlet.objects.filter(tenant_id=tenant_id, name=name)
-    if exclude_pk is not None:
-        qs = qs.exclude(pk=exclude_pk)
-    if qs.exists():
-        raise DomainValidationError(
-            details={"name": ["An outlet with this name exists in the tenant."]}
-        )
+    refuse_taken(Outlet.objects.filter(tenant_id=tenant_id, name=name), field="name",
+                 message="An outlet with this name exists in the tenant.", exclude_pk=exclude_pk)
 
 
 @transaction.atomic
@@ -121,7 +99,7 @@ def outlet_create(
         kds_warn_after_s=kds_warn_after_s,
         kds_late_after_s=kds_late_after_s,
     )
-    _save_unique(outlet, field="name", message="An outlet with this name exists in the tenant.")
+    save_unique(outlet, field="name", message="An outlet with this name exists in the tenant.")
     return outlet
 
 
@@ -137,13 +115,13 @@ def outlet_update(*, outlet: Outlet, data: Mapping[str, Any]) -> Outlet:
         raise DomainValidationError(
             details={"kds_late_after_s": ["Must be greater than or equal to kds_warn_after_s."]}
         )
-    _save_unique(outlet, field="name", message="An outlet with this name exists in the tenant.")
+    save_unique(outlet, field="name", message="An outlet with this name exists in the tenant.")
     return outlet
 
 
 @transaction.atomic
 def outlet_delete(*, outlet: Outlet) -> None:
-    _delete_or_conflict(outlet, "outlet")
+    delete_or_conflict(outlet, "This outlet is still in use and cannot be deleted.")
 
 
 # --- Staff users -----------------------------------------------------------------------------
@@ -158,13 +136,8 @@ def _validated_password(password: str, user: User) -> str:
 
 
 def _check_username(username: str, exclude_pk=None) -> None:
-    qs = User.objects.filter(username=username)
-    if exclude_pk is not None:
-        qs = qs.exclude(pk=exclude_pk)
-    if qs.exists():
-        raise DomainValidationError(
-            details={"username": ["A user with that username already exists."]}
-        )
+    refuse_taken(User.objects.filter(username=username), field="username",
+                 message="A user with that username already exists.", exclude_pk=exclude_pk)
 
 
 def _resolve_membership(
@@ -237,7 +210,7 @@ def user_create(
     user.set_password(_validated_password(password, user))
     # Platform admins get Django's admin site too, as createsuperuser would give them.
     user.is_staff = user.is_superuser = role == Role.SUPER_ADMIN
-    _save_unique(user, field="username", message="A user with that username already exists.")
+    save_unique(user, field="username", message="A user with that username already exists.")
     user.outlets.set(outlet_list)
     audit_record(
         actor=actor, action="user.created", target_type="user", target_id=user.pk,
@@ -321,7 +294,7 @@ def user_update(*, actor: User, user: User, data: Mapping[str, Any]) -> User:
         user.is_active = data["is_active"]
     if data.get("password"):
         user.set_password(_validated_password(data["password"], user))
-    _save_unique(user, field="username", message="A user with that username already exists.")
+    save_unique(user, field="username", message="A user with that username already exists.")
     after = _AuditedState(role=user.role, tenant_id=user.tenant_id, is_active=user.is_active,
                           outlets=after_outlets)
     _audit_user_update(actor=actor, user=user, before=before, after=after,
@@ -391,7 +364,7 @@ def user_delete(*, actor: User, user: User) -> None:
     target_id, tenant_id = user.pk, user.tenant_id
     details = {"username": user.username, "role": user.role,
                "outlets": _ids(user.outlets.all())}
-    _delete_or_conflict(user, "user")
+    delete_or_conflict(user, "This user is still in use and cannot be deleted.")
     audit_record(actor=actor, action="user.deleted", target_type="user", target_id=target_id,
                  tenant_id=tenant_id, details=details)
 
