@@ -44,9 +44,3 @@ def event_rows_after(outlet_id, after: int, limit: int = REPLAY_BATCH) -> list[t
             "seq", "name", "order_id", "station_id", "created_at", Cast("data", TextField())
         )[:limit]
     )
-
-
-def events_after(outlet_id, after: int, limit: int = REPLAY_BATCH) -> list[StreamEvent]:
-    return list(
-        StreamEvent.objects.filter(outlet_id=outlet_id, seq__gt=after).order_by("seq")[:limit]
-    )
