@@ -180,9 +180,7 @@ def _setup_django() -> None:
 
 async def run_publish(args: argparse.Namespace) -> dict:
     _setup_django()
-    from django.db import transaction
-
-    from pos.streams.outbox import emit
+    from pos.streams import outbox
     from tenants.models import Outlet
 
     outlet = await Outlet.objects.aget(pk=args.outlet)
@@ -192,10 +190,12 @@ async def run_publish(args: argparse.Namespace) -> dict:
     per_transaction = max(1, args.batch)
 
     def step(i: int) -> None:
-        with transaction.atomic():
-            for _ in range(per_transaction):
-                event = emit(outlet=outlet, name="order.updated", data=payload, order_id=order_id)
-                seqs.append(event.seq)
+        with outbox.atomic():
+            events = [
+                outbox.emit(outlet=outlet, name="order.updated", data=payload, order_id=order_id)
+                for _ in range(per_transaction)
+            ]
+        seqs.extend(event.seq for event in events)  # numbered as the block ended
 
     count = -(-args.events // per_transaction)
     rate = args.rate / per_transaction if args.rate else 0

@@ -21,6 +21,7 @@ from catalog.selectors import (
 from catalog.serializers import ProductSerializer
 from pos.api_errors import DomainValidationError
 from pos.integrity import delete_or_conflict, refuse_taken, save_unique
+from pos.streams import outbox
 from pos.streams.outbox import emit
 from tenants.models import Tenant
 
@@ -113,7 +114,7 @@ def _emit_availability(product: Product) -> None:
         emit(outlet=outlet, name=PRODUCT_AVAILABILITY_CHANGED, data=data)
 
 
-@transaction.atomic
+@outbox.atomic
 def product_create(
     *,
     tenant: Tenant,
@@ -156,7 +157,7 @@ _PRODUCT_FIELDS = (
 )
 
 
-@transaction.atomic
+@outbox.atomic
 def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
     """Change a product. If ``is_available`` flips, every outlet of the tenant gets a
     ``product.availability_changed`` event in this transaction. The row is locked so the
@@ -183,7 +184,7 @@ def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
     return fresh
 
 
-@transaction.atomic
+@outbox.atomic
 def product_set_availability(*, product: Product, is_available: bool) -> Product:
     """Mark a product (un)available; emits the event only when the value changes.
 

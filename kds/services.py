@@ -40,6 +40,7 @@ from orders.services import order_transition
 from pos.api_errors import ApiError, Conflict, DomainValidationError, InvalidTransition
 from pos.audit import audit_record
 from pos.models import StreamEvent
+from pos.streams import outbox
 from pos.streams.outbox import emit
 from tenants.models import Outlet, User
 
@@ -293,7 +294,7 @@ def _kitchen_modifiers(modifiers: list) -> list[dict]:
     ]
 
 
-@transaction.atomic
+@outbox.atomic
 def tickets_fire(*, order_id: uuid.UUID) -> list[TicketChange]:
     """Create the order's tickets, one per prep station its items route to; emit
     ``ticket.created`` for each.
@@ -358,7 +359,7 @@ def tickets_fire(*, order_id: uuid.UUID) -> list[TicketChange]:
     return changes
 
 
-@transaction.atomic
+@outbox.atomic
 def tickets_void_for_order(*, order_id: uuid.UUID) -> list[TicketChange]:
     """Void the order's open tickets (and their items); emit ``ticket.voided`` for each.
 
@@ -413,7 +414,7 @@ def _start_order(order: Order, actor: User | None) -> None:
         _order_to(order, OrderStatus.PREPARING, actor)
 
 
-@transaction.atomic
+@outbox.atomic
 def ticket_item_set_status(
     *, item_id: uuid.UUID, status: str, actor: User | None = None
 ) -> TicketChange:
@@ -444,7 +445,7 @@ def ticket_item_set_status(
     return change
 
 
-@transaction.atomic
+@outbox.atomic
 def ticket_bump(*, ticket_id: uuid.UUID, actor: User | None = None) -> TicketChange:
     """Bump an open ticket: its items done, ``bumped_at`` now, status done; emit
     ``ticket.bumped``. When every ticket of the order is done, the order becomes ready.
@@ -474,7 +475,7 @@ _RECALLABLE_ORDER_STATUSES = frozenset(
 )
 
 
-@transaction.atomic
+@outbox.atomic
 def ticket_recall(*, ticket_id: uuid.UUID, actor: User | None = None) -> TicketChange:
     """Reopen the last bumped ticket of its station: status open, ``bumped_at`` cleared, its
     done items back to cooking; emit ``ticket.recalled``. A ready order goes back to preparing.
@@ -508,7 +509,7 @@ def ticket_recall(*, ticket_id: uuid.UUID, actor: User | None = None) -> TicketC
     return change
 
 
-@transaction.atomic
+@outbox.atomic
 def station_recall_last(*, station_id: uuid.UUID, actor: User | None = None) -> TicketChange:
     """Recall the station's most recently bumped ticket (409 ``nothing_to_recall`` if none).
     Precondition: the caller may act on the station's tickets."""
@@ -518,7 +519,7 @@ def station_recall_last(*, station_id: uuid.UUID, actor: User | None = None) -> 
     return ticket_recall(ticket_id=ticket_id, actor=actor)
 
 
-@transaction.atomic
+@outbox.atomic
 def ticket_set_priority(*, ticket_id: uuid.UUID, priority: str) -> TicketChange:
     """Set an open ticket's priority (``normal`` or ``rush``); emit ``ticket.updated``.
 

@@ -36,6 +36,7 @@ from pos.api_errors import (
 from pos.audit import audit_record
 from pos.ids import parse_uuid
 from pos.permissions import CASHIER, MANAGEMENT_ROLES, user_has_role
+from pos.streams import outbox
 from pos.streams.outbox import emit
 from tenants.models import Outlet, User
 from tenants.selectors import user_can_access_outlet
@@ -194,7 +195,7 @@ def _chosen_options(product: Product, requested: Iterable[Any]) -> tuple[list[An
     return chosen, problems
 
 
-@transaction.atomic
+@outbox.atomic
 def order_create(
     *,
     actor: User | None,
@@ -356,7 +357,7 @@ def _locked_order(order_id: uuid.UUID | str) -> Order:
         raise NotFound() from exc
 
 
-@transaction.atomic
+@outbox.atomic
 def order_transition(
     *,
     order_id: uuid.UUID | str,
@@ -473,7 +474,7 @@ def payment_status_for(*, total: Decimal, paid: Decimal, refunded: Decimal) -> s
     return PS.PAID if paid >= total else PS.PARTIALLY_PAID
 
 
-@transaction.atomic
+@outbox.atomic
 def order_set_payment_totals(
     *, order_id: uuid.UUID | str, paid_amount: Decimal, refunded_amount: Decimal
 ) -> Order:

@@ -65,6 +65,7 @@ from pos.api_errors import ApiError, DomainValidationError, InvalidTransition
 from pos.audit import audit_record
 from pos.ids import parse_uuid
 from pos.permissions import CASHIER, MANAGEMENT_ROLES, user_has_role
+from pos.streams import outbox
 from pos.streams.outbox import emit
 from tenants.models import User
 
@@ -277,7 +278,7 @@ def payment_create(
         raise
 
 
-@transaction.atomic
+@outbox.atomic
 def _payment_insert(
     *,
     actor: User,
@@ -338,7 +339,7 @@ class WebhookResult:
     status: str
 
 
-@transaction.atomic
+@outbox.atomic
 def payment_webhook_receive(
     *, provider: str, raw_body: bytes, headers: Mapping[str, str]
 ) -> WebhookResult:
@@ -486,7 +487,7 @@ def payment_remote_status(*, payment_id: uuid.UUID | str) -> RemoteStatus | None
         return None
 
 
-@transaction.atomic
+@outbox.atomic
 def payment_reconcile(
     *,
     payment_id: uuid.UUID | str,
@@ -588,7 +589,7 @@ def payment_cancel(*, actor: User, payment_id: uuid.UUID | str) -> Payment:
 
 
 # --- refunds --------------------------------------------------------------------------------
-@transaction.atomic
+@outbox.atomic
 def payment_refund(
     *,
     actor: User,

@@ -29,7 +29,9 @@ class StreamEvent(models.Model):
 
     tenant_id = models.UUIDField(db_index=True)
     outlet_id = models.UUIDField()
-    seq = models.BigIntegerField()
+    # Null only inside the writing transaction: outbox.atomic numbers its events just before
+    # commit, so a committed row always has its seq.
+    seq = models.BigIntegerField(null=True)
     name = models.CharField(max_length=64)
     data = models.JSONField()
     # Routing keys, so sockets filter the live path and the log alike without parsing data.

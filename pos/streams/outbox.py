@@ -1,10 +1,15 @@
 """The one event path: ``emit`` writes an outbox row inside the caller's transaction.
 
-``emit`` allocates the outlet's next ``seq`` under a row lock (so per outlet seq starts at 1
-and has no gaps and no repeats, whatever the number of concurrent writers), stores the event,
-runs the reactions other apps registered for its name (inside the same transaction: they
-commit or roll back with the change), and asks for publication after commit. A rolled-back
-transaction leaves no event and no hole, since the seq increment rolls back with it.
+Code that emits runs in ``outbox.atomic`` (``transaction.atomic`` that also finishes the events
+emitted inside it). ``emit`` stores the event at once, without its seq, and runs the reactions
+other apps registered for its name (inside the same transaction: they commit or roll back with
+the change). When the outermost ``outbox.atomic`` block ends, just before the transaction can
+commit, the events that survived (a rolled-back savepoint takes its events with it) get the
+outlet's next seqs under a row lock on the outlet's cursor, and their publication is asked for
+after commit. So per outlet seq starts at 1 with no gaps and no repeats, in commit order,
+whatever the number of concurrent writers; and the cursor stays locked only from that last
+step to the commit, not for the whole transaction, which lets writers at one outlet overlap.
+A rolled-back transaction leaves no event and no hole.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ContextDecorator
 from typing import Any, Protocol
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from pos import metrics
@@ -66,18 +72,114 @@ def on_event(name: str, reaction: Reaction) -> None:
         _reactions[name].append(reaction)
 
 
-def _next_seq(outlet_id: uuid.UUID) -> int:
-    """Increment the outlet's cursor; the updated row stays locked until commit."""
+class _OutboxState:
+    """Per connection (so per thread): open ``outbox.atomic`` depth and unfinished events."""
+
+    __slots__ = ("depth", "pending")
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending: list[StreamEvent] = []
+
+
+def _state(using: str | None = None) -> _OutboxState:
+    conn = connections[using or DEFAULT_DB_ALIAS]
+    state = getattr(conn, "_outbox_state", None)
+    if state is None:
+        state = conn._outbox_state = _OutboxState()
+    return state
+
+
+class _OutboxAtomic(ContextDecorator):
+    def __init__(self, using: str) -> None:
+        self.using = using
+
+    def _recreate_cm(self) -> _OutboxAtomic:
+        return type(self)(self.using)  # one per call: a decorated function nests, runs in threads
+
+    def __enter__(self) -> _OutboxAtomic:
+        self._atomic = transaction.atomic(using=self.using)
+        self._atomic.__enter__()
+        _state(self.using).depth += 1
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        state = _state(self.using)
+        state.depth -= 1
+        if state.depth == 0:
+            pending, state.pending = state.pending, []
+            if exc_type is None:
+                try:
+                    _finish(pending, self.using)
+                except BaseException as error:
+                    self._atomic.__exit__(type(error), error, error.__traceback__)
+                    raise
+        self._atomic.__exit__(exc_type, exc, tb)
+
+
+def atomic(using: Any = None):
+    """``transaction.atomic`` for code that emits events: ``@outbox.atomic``,
+    ``@outbox.atomic(using=...)`` or ``with outbox.atomic():``.
+
+    The outermost block finishes its events (seqs, commit time, publication after commit) as it
+    ends without error, still inside the transaction; nested blocks, and plain
+    ``transaction.atomic`` blocks inside it, leave that to the outermost one. State lives on the
+    connection (so per thread), never on a decorator.
+    """
+    if callable(using):
+        return _OutboxAtomic(DEFAULT_DB_ALIAS)(using)
+    return _OutboxAtomic(using or DEFAULT_DB_ALIAS)
+
+
+def _advance_cursor(outlet_id: uuid.UUID, count: int, using: str) -> int:
+    """Add ``count`` to the outlet's cursor and return its new value; the updated row stays
+    locked until commit, which is what makes seqs gapless and in commit order."""
+    cursors = StreamCursor.objects.using(using)
     for _ in range(2):
-        if StreamCursor.objects.filter(pk=outlet_id).update(last_seq=F("last_seq") + 1):
-            return StreamCursor.objects.values_list("last_seq", flat=True).get(pk=outlet_id)
+        if cursors.filter(pk=outlet_id).update(last_seq=F("last_seq") + count):
+            return cursors.values_list("last_seq", flat=True).get(pk=outlet_id)
         try:
-            with transaction.atomic():  # savepoint: a racing creator must not poison our txn
-                StreamCursor.objects.create(outlet_id=outlet_id, last_seq=1)
-            return 1
+            with transaction.atomic(using=using):  # savepoint: a racing creator must not poison
+                cursors.create(outlet_id=outlet_id, last_seq=count)
+            return count
         except IntegrityError:
-            continue  # another transaction created it first: increment theirs
-    raise RuntimeError(f"could not allocate a seq for outlet {outlet_id}")
+            continue  # another transaction created it first: advance theirs
+    raise RuntimeError(f"could not allocate seqs for outlet {outlet_id}")
+
+
+def _by_outlet(events: list[StreamEvent]) -> Iterator[tuple[uuid.UUID, list[StreamEvent]]]:
+    """Events grouped per outlet, outlets in a fixed order (so two transactions touching the
+    same outlets lock their cursors in the same order), events in emit order."""
+    groups: dict[uuid.UUID, list[StreamEvent]] = defaultdict(list)
+    for event in events:
+        groups[event.outlet_id].append(event)
+    for outlet_id in sorted(groups, key=str):
+        yield outlet_id, groups[outlet_id]
+
+
+def _finish(pending: list[StreamEvent], using: str) -> None:
+    """Give the surviving pending events their seqs and commit time; ask for publication."""
+    if not pending:
+        return
+    rows = StreamEvent.objects.using(using)
+    alive = set(rows.filter(pk__in=[e.pk for e in pending]).values_list("pk", flat=True))
+    events = [e for e in pending if e.pk in alive]
+    if not events:
+        return
+    now = timezone.now()
+    finished: list[StreamEvent] = []
+    for outlet_id, group in _by_outlet(events):
+        last = _advance_cursor(outlet_id, len(group), using)
+        for offset, event in enumerate(group, start=last - len(group) + 1):
+            event.seq = offset
+            event.created_at = now
+        rows.filter(pk__in=[e.pk for e in group]).update(
+            seq=Case(*(When(pk=e.pk, then=Value(e.seq)) for e in group)), created_at=now
+        )
+        finished.extend(group)
+    for event in finished:
+        metrics.events_emitted.labels(event=event.name).inc()
+    _schedule_publication(finished, using)
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
@@ -94,38 +196,39 @@ def emit(
     order_id: uuid.UUID | str | None = None,
     station_id: uuid.UUID | str | None = None,
 ) -> StreamEvent:
-    """Write event ``name`` for ``outlet``. Call inside the transaction of the change.
+    """Write event ``name`` for ``outlet``. Call inside the ``outbox.atomic`` block of the change.
 
     ``data`` is the whole current object as its output serializer renders it. ``order_id`` and
     ``station_id`` are routing keys the sockets filter on (the order a ticket or payment
-    belongs to; the station of a ticket).
+    belongs to; the station of a ticket). The returned event has its ``seq`` (and its commit
+    time as ``created_at``) once the outermost ``outbox.atomic`` block has ended.
     """
     if name not in EVENT_NAMES:
         raise ValueError(f"unknown event name {name!r}")
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("emit() must run inside the transaction of the change it reports")
+    state = _state()
+    if state.depth == 0:
+        raise RuntimeError("emit() must run inside outbox.atomic, with the change it reports")
     event = StreamEvent.objects.create(
         tenant_id=outlet.tenant_id,
         outlet_id=outlet.id,
-        seq=_next_seq(outlet.id),
+        seq=None,
         name=name,
         data=_jsonable(data),
         order_id=order_id,
         station_id=station_id,
         created_at=timezone.now(),
     )
-    metrics.events_emitted.labels(event=name).inc()
-    _schedule_publication(event)
+    state.pending.append(event)
     for reaction in list(_reactions.get(name, ())):
         reaction(event)
     return event
 
 
-def _schedule_publication(event: StreamEvent) -> None:
+def _schedule_publication(events: list[StreamEvent], using: str) -> None:
     from django.conf import settings
 
     from pos.streams.publisher import publish_after_commit
 
     if settings.OUTBOX_SKIP_ON_COMMIT_PUBLISH:
         return  # fault-test hook: behave as a process that died right after commit
-    transaction.on_commit(lambda: publish_after_commit([event]))
+    transaction.on_commit(lambda: publish_after_commit(events), using=using)

@@ -4,12 +4,11 @@ never on a refused request."""
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
 
 from catalog import services
 from catalog.models import Product
 from pos.models import StreamEvent
-from pos.streams.outbox import emit
+from pos.streams import outbox
 from tests import factories
 from tests.tenants.helpers import assert_envelope
 
@@ -121,8 +120,8 @@ def test_tenant_without_outlets(world):
 
 
 def test_seq_continues_per_outlet(world, client_for, product):
-    with transaction.atomic():
-        emit(outlet=world.outlet, name="order.created", data={"id": "x"})
+    with outbox.atomic():
+        outbox.emit(outlet=world.outlet, name="order.created", data={"id": "x"})
     client_for(world.owner).patch(f"/api/products/{product.pk}/", {"is_available": False},
                                   format="json")
     by_outlet = {e.outlet_id: e.seq for e in events()}

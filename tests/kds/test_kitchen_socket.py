@@ -267,13 +267,11 @@ async def test_availability_changes_reach_kitchen_sockets(world, kitchen):
 
     @database_sync_to_async
     def announce():
-        from django.db import transaction
+        from pos.streams import outbox
 
-        from pos.streams.outbox import emit
-
-        with transaction.atomic():
-            emit(outlet=world.outlet, name="product.availability_changed",
-                 data={"id": str(kitchen.cola.pk), "is_available": False})
+        with outbox.atomic():
+            outbox.emit(outlet=world.outlet, name="product.availability_changed",
+                        data={"id": str(kitchen.cola.pk), "is_available": False})
 
     await announce()
     event = await receive(comm)

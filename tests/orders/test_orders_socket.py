@@ -8,14 +8,13 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.db import transaction
 
 from asgi import application
 from orders.selectors import active_orders_for_outlet
 from orders.serializers import OrderSerializer
 from orders.services import order_transition
+from pos.streams import outbox
 from pos.streams.log import last_seq
-from pos.streams.outbox import emit
 from tests.factories import access_token, client_for
 from tests.orders.conftest import item, make_order, order_body
 
@@ -130,8 +129,9 @@ async def test_live_order_created_after_a_rest_create(world, menu):
 
 @database_sync_to_async
 def _emit(outlet, name, data):
-    with transaction.atomic():
-        return emit(outlet=outlet, name=name, data=data).seq
+    with outbox.atomic():
+        event = outbox.emit(outlet=outlet, name=name, data=data)
+    return event.seq
 
 
 async def test_forwards_order_payment_and_availability_events_only(world):

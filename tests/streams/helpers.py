@@ -7,12 +7,11 @@ import json
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
-from django.db import transaction
 from django.test import override_settings
 from django.urls import re_path
 
+from pos.streams import outbox
 from pos.streams.consumers import Access, StreamConsumer
-from pos.streams.outbox import emit
 from pos.ws_auth import JWTAuthMiddleware
 from tenants import selectors
 from tests.factories import access_token
@@ -63,9 +62,9 @@ def write_events(outlet, count: int, *, order_id=None, publish: bool | None = Tr
     skip = {} if publish is None else {"OUTBOX_SKIP_ON_COMMIT_PUBLISH": not publish}
     with override_settings(**skip):
         for i in range(count):
-            with transaction.atomic():
-                event = emit(outlet=outlet, name="order.updated", data={"n": i},
-                             order_id=order_id)
+            with outbox.atomic():
+                event = outbox.emit(outlet=outlet, name="order.updated", data={"n": i},
+                                    order_id=order_id)
             seqs.append(event.seq)
     return seqs
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -46,43 +47,154 @@ def test_emit_refuses_outside_a_transaction(world):
     assert StreamEvent.objects.count() == 0
 
 
+def test_emit_refuses_a_plain_atomic_block(world):
+    # Nothing would number the event before commit: refused, and nothing is written.
+    with pytest.raises(RuntimeError), transaction.atomic():
+        outbox.emit(outlet=world.outlet, name="order.updated", data={})
+    assert StreamEvent.objects.count() == 0
+
+
 def test_unknown_event_name_is_refused(world):
-    with pytest.raises(ValueError), transaction.atomic():
+    with pytest.raises(ValueError), outbox.atomic():
         outbox.emit(outlet=world.outlet, name="order.exploded", data={})
     assert StreamEvent.objects.count() == 0
 
 
 def test_rolled_back_transaction_leaves_no_event_and_no_hole(world):
     write_events(world.outlet, 2)
-    with pytest.raises(ZeroDivisionError), transaction.atomic():
+    with pytest.raises(ZeroDivisionError), outbox.atomic():
         outbox.emit(outlet=world.outlet, name="order.updated", data={"doomed": True})
         1 / 0  # noqa: B018 - the change fails after its event was written
     assert seqs_of(world.outlet) == [1, 2]
     assert write_events(world.outlet, 1) == [3]
 
 
+def test_seq_and_commit_time_are_given_as_the_outermost_block_ends(world):
+    before = timezone.now()
+    with outbox.atomic():
+        first = outbox.emit(outlet=world.outlet, name="order.updated", data={"n": 1})
+        with outbox.atomic():  # nested: leaves the numbering to the outer block
+            second = outbox.emit(outlet=world.outlet, name="order.updated", data={"n": 2})
+        assert (first.seq, second.seq) == (None, None)
+        assert StreamCursor.objects.filter(pk=world.outlet.id).count() == 0  # not locked yet
+        marked = timezone.now()
+    assert (first.seq, second.seq) == (1, 2)
+    assert first.created_at == second.created_at >= marked >= before
+    rows = StreamEvent.objects.filter(outlet_id=world.outlet.id).order_by("seq")
+    assert [(e.seq, e.data, e.created_at) for e in rows] == [
+        (1, {"n": 1}, first.created_at), (2, {"n": 2}, first.created_at)]
+    assert StreamCursor.objects.get(pk=world.outlet.id).last_seq == 2
+
+
+def test_rolled_back_savepoint_takes_its_events_and_leaves_no_hole(world):
+    with outbox.atomic():
+        kept = outbox.emit(outlet=world.outlet, name="order.updated", data={"n": "kept"})
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            outbox.emit(outlet=world.outlet, name="order.updated", data={"n": "lost"})
+            1 / 0  # noqa: B018
+        with pytest.raises(ZeroDivisionError), outbox.atomic():
+            outbox.emit(outlet=world.outlet2, name="order.updated", data={"n": "lost too"})
+            1 / 0  # noqa: B018
+        after = outbox.emit(outlet=world.outlet, name="order.updated", data={"n": "after"})
+    assert (kept.seq, after.seq) == (1, 2)
+    assert list(StreamEvent.objects.values_list("outlet_id", "seq", "data")) == [
+        (world.outlet.id, 1, {"n": "kept"}), (world.outlet.id, 2, {"n": "after"})]
+    assert not StreamCursor.objects.filter(pk=world.outlet2.id).exists()
+
+
+def test_outbox_block_inside_a_rolled_back_transaction_leaves_nothing(world):
+    write_events(world.outlet, 1)
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        with outbox.atomic():  # numbered as it ends, inside the outer transaction...
+            event = outbox.emit(outlet=world.outlet, name="order.updated", data={})
+        assert event.seq == 2
+        1 / 0  # noqa: B018 - ...which then fails: the rows and the cursor roll back
+    assert seqs_of(world.outlet) == [1]
+    assert StreamCursor.objects.get(pk=world.outlet.id).last_seq == 1
+    assert write_events(world.outlet, 1) == [2]
+
+
+def test_events_of_several_outlets_in_one_transaction(world):
+    write_events(world.outlet2, 3)
+    with outbox.atomic():
+        a1 = outbox.emit(outlet=world.outlet, name="order.updated", data={})
+        b = outbox.emit(outlet=world.outlet2, name="order.updated", data={})
+        a2 = outbox.emit(outlet=world.outlet, name="order.updated", data={})
+    assert (a1.seq, a2.seq, b.seq) == (1, 2, 4)
+
+
+def test_decorated_function_numbers_its_events(world):
+    @outbox.atomic
+    def change(n):
+        return [outbox.emit(outlet=world.outlet, name="order.updated", data={}) for _ in range(n)]
+
+    @outbox.atomic(using="default")
+    def outer():
+        return change(2) + change(1)
+
+    assert [e.seq for e in change(2)] == [1, 2]
+    assert [e.seq for e in outer()] == [3, 4, 5]
+
+
 def test_reactions_run_inside_the_emitting_transaction(world):
     seen = []
 
     def reaction(event):
-        seen.append(event.seq)
+        seen.append((event.name, event.seq))
         assert connection.in_atomic_block
-        outbox.emit(outlet=world.outlet, name="ticket.created", data={"from": event.seq})
+        outbox.emit(outlet=world.outlet, name="ticket.created", data={"from": event.name})
 
     outbox.on_event("order.created", reaction)
     try:
-        with pytest.raises(RuntimeError), transaction.atomic():
+        with pytest.raises(RuntimeError), outbox.atomic():
             outbox.emit(outlet=world.outlet, name="order.created", data={})
             raise RuntimeError("the change fails")
         assert seqs_of(world.outlet) == []  # the reaction's event rolled back too
-        with transaction.atomic():
+        with outbox.atomic():
             outbox.emit(outlet=world.outlet, name="order.created", data={})
     finally:
         outbox._reactions["order.created"].remove(reaction)
-    assert seen == [1, 1]
+    # Reactions see the event before it is numbered; their events follow it in the log.
+    assert seen == [("order.created", None), ("order.created", None)]
     assert list(
-        StreamEvent.objects.filter(outlet_id=world.outlet.id).values_list("seq", "name")
-    ) == [(1, "order.created"), (2, "ticket.created")]
+        StreamEvent.objects.filter(outlet_id=world.outlet.id).values_list("seq", "name", "data")
+    ) == [(1, "order.created", {}), (2, "ticket.created", {"from": "order.created"})]
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(OUTBOX_SKIP_ON_COMMIT_PUBLISH=True)
+def test_writers_at_one_outlet_overlap_until_numbering(world):
+    """The cursor is locked only from numbering to commit: a transaction that emitted and is
+    still working does not hold up another writer at the same outlet, and seqs follow
+    commit order."""
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrency needs a server database")
+    emitted, release = threading.Event(), threading.Event()
+    result = {}
+
+    def slow_writer():
+        try:
+            with outbox.atomic():
+                event = outbox.emit(outlet=world.outlet, name="order.updated", data={"w": "slow"})
+                emitted.set()
+                release.wait(10)  # the rest of a long change
+            result["slow"] = event.seq
+        finally:
+            connection.close()
+
+    slow = threading.Thread(target=slow_writer)
+    slow.start()
+    try:
+        assert emitted.wait(10)
+        started = time.monotonic()
+        assert write_events(world.outlet, 2, publish=None) == [1, 2]  # not blocked by slow
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+        slow.join(20)
+    assert result["slow"] == 3
+    assert list(StreamEvent.objects.order_by("seq").values_list("seq", "data")) == [
+        (1, {"n": 0}), (2, {"n": 1}), (3, {"w": "slow"})]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -186,7 +298,7 @@ def test_prune_keeps_recent_and_unpublished_events(world):
 @override_settings(OUTBOX_SKIP_ON_COMMIT_PUBLISH=True)
 def test_event_ids_are_plain_json(world):
     order_id = uuid.uuid4()
-    with transaction.atomic():
+    with outbox.atomic():
         event = outbox.emit(
             outlet=world.outlet,
             name="order.updated",
