@@ -255,3 +255,11 @@ def get_hub() -> StreamHub:
     if hub is None:
         hub = _hubs[loop] = StreamHub()
     return hub
+
+
+def running_hub_loop() -> asyncio.AbstractEventLoop | None:
+    """A running event loop of this process that serves sockets (has a hub), if any."""
+    for loop in list(_hubs):
+        if loop.is_running() and not loop.is_closed():
+            return loop
+    return None

@@ -5,14 +5,28 @@ capacity, and Redis may be down): delivery guarantees come from the log, which s
 to fill any gap. A row is marked published once its ``group_send`` returned; rows left
 unpublished (a crash between commit and publication, a Redis outage) are picked up by the
 relay task.
+
+Publication is called from sync code (on-commit callbacks, the relay) and runs on an event
+loop chosen so that the channel layer's connections are reused, never built per commit:
+
+- in a process whose loop serves sockets (a web process with sockets open), that loop: the
+  layer's connections are already there, and the in-memory layer of the embedded mode must
+  only be touched from its own loop (its schedule thread publishes too);
+- elsewhere (a Celery worker, ``manage.py outbox_relay``, a web process before its first
+  socket) one long-lived loop of the process's own, in a daemon thread, keeps the layer's
+  Redis connections open between commits, instead of a new loop, thread and connection per
+  commit as ``async_to_sync`` from a thread without a loop would build.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+import os
+import threading
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
-from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
@@ -22,6 +36,9 @@ from pos.streams.wire import group_for_outlet, message_for
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+PUBLISH_TIMEOUT_S = 30.0
+
 
 def _mark_published(ids: Sequence[int]) -> None:
     StreamEvent.objects.filter(pk__in=ids, published_at__isnull=True).update(
@@ -29,8 +46,9 @@ def _mark_published(ids: Sequence[int]) -> None:
     )
 
 
-async def publish_events(events: Iterable[StreamEvent], *, path: str = "commit") -> int:
-    """Send each event to its outlet's group; mark the sent ones published. Returns the count."""
+async def send_events(events: Sequence[StreamEvent]) -> list[int]:
+    """Send each event to its outlet's group, in order; stop at the first failure (later
+    events wait for the relay, so order holds). Returns the ids of the events sent."""
     layer = get_channel_layer()
     sent: list[int] = []
     for event in events:
@@ -43,19 +61,61 @@ async def publish_events(events: Iterable[StreamEvent], *, path: str = "commit")
                 extra={"outlet": str(event.outlet_id), "seq": event.seq, "event": event.name},
                 exc_info=True,
             )
-            break  # keep order: later events wait for the relay too
+            break
         sent.append(event.pk)
+    return sent
+
+
+class _PublisherLoop:
+    """One event loop per process, in a daemon thread, for callers that have none."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            # A forked child (a Celery prefork worker) inherits the object, not the thread.
+            if self._loop is None or self._pid != os.getpid() or self._loop.is_closed():
+                self._loop = asyncio.new_event_loop()
+                self._pid = os.getpid()
+                threading.Thread(target=self._loop.run_forever, name="pos-publisher",
+                                 daemon=True).start()
+            return self._loop
+
+
+_publisher_loop = _PublisherLoop()
+
+
+def run_on_a_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` from sync code on the loop publication should use (module docs)."""
+    from pos.streams.hub import running_hub_loop
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        coroutine.close()
+        raise RuntimeError("publication is sync code: call it from a thread, not the loop")
+    loop = running_hub_loop() or _publisher_loop.loop()
+    return asyncio.run_coroutine_threadsafe(coroutine, loop).result(PUBLISH_TIMEOUT_S)
+
+
+def publish(events: Sequence[StreamEvent], *, path: str = "commit") -> int:
+    """Publish ``events`` and mark the sent ones published (in the caller's thread and
+    transaction state). Returns how many were sent."""
+    sent = run_on_a_loop(send_events(events))
     if sent:
         metrics.events_published.labels(path=path).inc(len(sent))
-        # Plain sync_to_async: publication is always driven from a sync caller (on_commit, the
-        # relay), so this runs on that caller's thread and connection, inside its lifecycle.
-        await sync_to_async(_mark_published)(sent)
+        _mark_published(sent)
     return len(sent)
 
 
 def publish_after_commit(events: Sequence[StreamEvent]) -> None:
     """on_commit callback: publish now, never raise (the transaction is already committed)."""
     try:
-        async_to_sync(publish_events)(events)
+        publish(events)
     except Exception:
         logger.exception("on-commit publication failed; the relay will retry")

@@ -8,14 +8,13 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db.models import Min
 from django.utils import timezone
 
 from pos import metrics
 from pos.models import StreamEvent
-from pos.streams.publisher import publish_events
+from pos.streams.publisher import publish
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ def relay_unpublished(*, older_than_s: float | None = None, limit: int = 5000) -
         )
         if not batch:
             break
-        sent = async_to_sync(publish_events)(batch, path="relay")
+        sent = publish(batch, path="relay")
         total += sent
         if sent < len(batch):
             break  # the layer is failing: try again on the next run

@@ -1,0 +1,89 @@
+"""Publication picks a loop that keeps the channel layer's connections: never one per commit."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+
+from pos.models import StreamEvent
+from pos.streams import publisher
+from pos.streams.wire import group_for_outlet
+from tests.streams.helpers import communicator, receive, write_events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _publisher_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "pos-publisher"]
+
+
+def test_threads_without_a_loop_share_one_long_lived_publisher_loop(world):
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    channel = async_to_sync(layer.new_channel)("probe.")
+    async_to_sync(layer.group_add)(group_for_outlet(world.outlet.id), channel)
+    loops = set()
+    real_loop = publisher._publisher_loop.loop
+
+    def spy():
+        loop = real_loop()
+        loops.add(loop)
+        return loop
+
+    publisher._publisher_loop.loop = spy
+    try:
+        write_events(world.outlet, 2)  # on-commit publication, from this (loop-less) thread
+
+        def elsewhere():
+            write_events(world.outlet, 1)
+
+        worker = threading.Thread(target=elsewhere)
+        worker.start()
+        worker.join(30)
+        assert [async_to_sync(layer.receive)(channel)["seq"] for _ in range(3)] == [1, 2, 3]
+    finally:
+        publisher._publisher_loop.loop = real_loop
+        async_to_sync(layer.group_discard)(group_for_outlet(world.outlet.id), channel)
+    assert len(loops) == 1  # three commits, two threads, one loop
+    assert next(iter(loops)).is_running()
+    assert len(_publisher_threads()) == 1
+    assert not StreamEvent.objects.filter(published_at__isnull=True).exists()
+
+
+async def test_a_thread_of_a_process_serving_sockets_publishes_on_the_serving_loop(world):
+    """The embedded mode's schedule thread has no loop of its own: its publications go to
+    the loop that holds the sockets (the in-memory layer must only be used from there)."""
+    comm = communicator(world.owner, world.outlet)
+    connected, _ = await comm.connect()
+    assert connected
+    assert (await receive(comm))["type"] == "snapshot"
+    serving = asyncio.get_running_loop()
+    used = []
+    real_send = publisher.send_events
+
+    async def spy(events):
+        used.append(asyncio.get_running_loop())
+        return await real_send(events)
+
+    publisher.send_events = spy
+    try:
+        seqs = []
+        writer = threading.Thread(target=lambda: seqs.extend(write_events(world.outlet, 1)))
+        await asyncio.get_running_loop().run_in_executor(None, _start_and_join, writer)
+        event = await receive(comm)
+    finally:
+        publisher.send_events = real_send
+        await comm.disconnect()
+    assert seqs == [1] and event["seq"] == 1
+    assert used == [serving]
+    assert await database_sync_to_async(
+        StreamEvent.objects.filter(published_at__isnull=True).count)() == 0
+
+
+def _start_and_join(thread: threading.Thread) -> None:
+    thread.start()
+    thread.join(30)
