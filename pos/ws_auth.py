@@ -41,15 +41,21 @@ def user_from_token(raw_token: str):
     return user
 
 
+async def scope_with_user(scope) -> dict:
+    """A copy of ``scope`` with ``"user"`` set from its token."""
+    raw = token_from_scope(scope)
+    return dict(scope, user=await user_from_token(raw) if raw else AnonymousUser())
+
+
 class JWTAuthMiddleware:
+    # A middleware's frame stays suspended for as long as its socket is open, so ``__call__``
+    # keeps no locals but its arguments: the token, or a header dict, would live on per socket.
+
     def __init__(self, inner):
         self.inner = inner
 
     async def __call__(self, scope, receive, send):
-        scope = dict(scope)
-        raw = token_from_scope(scope)
-        scope["user"] = await user_from_token(raw) if raw else AnonymousUser()
-        return await self.inner(scope, receive, send)
+        return await self.inner(await scope_with_user(scope), receive, send)
 
 
 def origin_allowed(origin: str, host_header: str | None) -> bool:
@@ -73,6 +79,14 @@ def origin_allowed(origin: str, host_header: str | None) -> bool:
     return False
 
 
+def scope_origin_allowed(scope) -> bool:
+    """``origin_allowed`` for a WebSocket scope's ``Origin`` and ``Host`` headers."""
+    headers = dict(scope.get("headers", []))
+    origin = headers.get(b"origin", b"").decode("latin-1")
+    host = headers.get(b"host", b"").decode("latin-1") or None
+    return origin_allowed(origin, host)
+
+
 class OriginCheckMiddleware:
     """Refuses a cross-site handshake (close 4403 before accepting) from an unknown origin."""
 
@@ -80,10 +94,7 @@ class OriginCheckMiddleware:
         self.inner = inner
 
     async def __call__(self, scope, receive, send):
-        headers = dict(scope.get("headers", []))
-        origin = headers.get(b"origin", b"").decode("latin-1")
-        host = headers.get(b"host", b"").decode("latin-1") or None
-        if not origin_allowed(origin, host):
+        if not scope_origin_allowed(scope):
             await receive()  # websocket.connect
             await send({"type": "websocket.close", "code": 4403})
             return None

@@ -84,6 +84,11 @@ class StreamHub:
         self.subscribers: dict[str, set[Subscriber]] = {}
         self._recent: dict[str, RecentEvents] = {}
         self._fill_locks: dict[str, asyncio.Lock] = {}
+        # Per outlet: log reads started, and (read, seq) of the latest read that found the log
+        # ending at seq. A catch-up that waited for a read which started after it asked, and
+        # is not behind where that read found the end, has nothing to read.
+        self._log_reads: dict[str, int] = {}
+        self._log_ends: dict[str, tuple[int, int]] = {}
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
 
@@ -113,6 +118,8 @@ class StreamHub:
                 del self.subscribers[outlet_id]
                 self._recent.pop(outlet_id, None)
                 self._fill_locks.pop(outlet_id, None)
+                self._log_reads.pop(outlet_id, None)
+                self._log_ends.pop(outlet_id, None)
                 try:
                     await self.layer.group_discard(group_for_outlet(outlet_id), self.channel)
                 except Exception:
@@ -173,13 +180,22 @@ class StreamHub:
 
         One reader per outlet at a time: when many sockets fall behind together (a Redis
         outage, a burst) the first reads the log and the others find the events in memory
-        (``None`` tells the caller to look there again).
+        (``None`` tells the caller to look there again). Sockets that connect together (every
+        screen after a restart) each catch up from their snapshot's seq: those that waited
+        for a read which found nothing after their seq get ``[]`` without reading again.
         """
+        reads_before = self._log_reads.get(outlet_id, 0)
         lock = self._fill_locks.setdefault(outlet_id, asyncio.Lock())
         async with lock:
             if self.recent(outlet_id, after + 1) is not None:
                 return None
+            end = self._log_ends.get(outlet_id)
+            if end is not None and end[0] > reads_before and after >= end[1]:
+                return []  # read after this call began: nothing was committed after ``after``
+            read = self._log_reads[outlet_id] = self._log_reads.get(outlet_id, 0) + 1
             messages = await database_sync_to_async(_log_messages)(outlet_id, after)
+            if len(messages) < log.REPLAY_BATCH:
+                self._log_ends[outlet_id] = (read, messages[-1]["seq"] if messages else after)
             if outlet_id in self.subscribers:
                 recent = self._recent_of(outlet_id)
                 for message in messages:
