@@ -42,4 +42,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 
 # Several worker processes; each holds one channel-layer subscription per outlet it serves.
 CMD ["uvicorn", "asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "4", \
+     "--ws", "pos.ws_protocol:WebSocketProtocol", "--ws-per-message-deflate", "false", \
      "--proxy-headers", "--forwarded-allow-ips", "*", "--no-access-log"]

@@ -102,7 +102,8 @@ class Server:
         self.port = free_port()
         python = sys.executable
         if kind == "uvicorn":
-            argv = [python, "-m", "uvicorn", asgi, "--host", "127.0.0.1",
+            argv = [python, "-m", "uvicorn", asgi, "--ws", "pos.ws_protocol:WebSocketProtocol",
+                    "--ws-per-message-deflate", "false", "--host", "127.0.0.1",
                     "--port", str(self.port), "--no-access-log", "--log-level", "warning",
                     "--backlog", "4096", "--timeout-graceful-shutdown", "3"]
         elif kind == "daphne":

@@ -72,7 +72,9 @@ class ServerProcess:
         if self.server == "daphne":
             return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                     "asgi:application"]
-        return [sys.executable, "-m", "uvicorn", "asgi:application", "--host", "127.0.0.1",
+        return [sys.executable, "-m", "uvicorn", "asgi:application",
+                "--ws", "pos.ws_protocol:WebSocketProtocol", "--ws-per-message-deflate", "false",
+                "--host", "127.0.0.1",
                 "--port", str(self.port), "--no-access-log", "--log-level", "warning"]
 
     def _env(self) -> dict[str, str]:

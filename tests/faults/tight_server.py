@@ -26,7 +26,9 @@ def main() -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, args.sndbuf)
     sock.bind(("127.0.0.1", args.port))
-    config = uvicorn.Config("asgi:application", access_log=False, log_level="warning")
+    config = uvicorn.Config("asgi:application", ws="pos.ws_protocol:WebSocketProtocol",
+                            ws_per_message_deflate=False,
+                            access_log=False, log_level="warning")
     uvicorn.Server(config).run(sockets=[sock])
 
 
