@@ -56,8 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--mode", choices=("publish", "service", "both"), default="both",
                         help="how the project's events are committed (fanout scenario)")
-    parser.add_argument("--rates", type=float, nargs="+", default=[50, 100, 200, 400, 800],
-                        help="rates of the sweep")
+    parser.add_argument("--writers", type=int, default=2,
+                        help="driver processes committing the project's events side by side, "
+                             "as several web processes do (publish and service modes)")
+    parser.add_argument("--lanes", type=int, default=2,
+                        help="service calls in flight in each writer (service mode)")
+    parser.add_argument("--rates", type=float, nargs="+",
+                        default=[50, 100, 200, 300, 400, 600, 800], help="rates of the sweep")
     parser.add_argument("--sweep-seconds", type=float, default=8.0,
                         help="length of each sweep step (events = rate x seconds)")
     parser.add_argument("--idle-screens", type=int, default=None)
@@ -124,7 +129,8 @@ FANOUT_COLUMNS = [
     ("server", lambda r: r["target"] + ("" if r["target"] == "reference" else f"/{r['mode']}")),
     ("screens", lambda r: r["screens"]),
     ("rate", lambda r: f"{r['rate']:g}->{r['achieved_rate']:g}"
-                       + (f" ({r['batch']}/tx)" if r.get("batch", 1) > 1 else "")),
+                       + (f" ({r['batch']}/tx)" if r.get("batch", 1) > 1 else "")
+                       + (f" [{r['writers']}w]" if r.get("writers", 1) > 1 else "")),
     ("conn", lambda r: f"{r['connected']}/{r['requested']}"),
     ("delivered/expected", lambda r: f"{r['delivered']}/{r['expected']}"),
     ("lost", lambda r: r["lost"]),
@@ -199,7 +205,8 @@ class Bench:
         for mode in modes:
             self.ctx.say(f"fanout {self.args.server}/{mode} {screens}x{rate:g}, {events} events")
             rows.append(runs.fanout(self.ctx, target="project", screens=screens, rate=rate,
-                                    events=events, mode=mode))
+                                    events=events, mode=mode, writers=self.args.writers,
+                                    lanes=self.args.lanes))
         for row in rows:
             row["label"] = label or f"{screens}x{rate:g}"
         self.results["fanout"].extend(rows)
@@ -235,13 +242,14 @@ class Bench:
             for rate in self.args.rates:
                 events = int(min(max(rate * self.args.sweep_seconds, 400), 20000))
                 self.ctx.say(f"sweep {target} {screens}x{rate:g}, {events} events")
-                # One writer commits about 100 transactions a second here; above that the
-                # sweep commits several events per transaction, so that it measures fan-out
-                # rather than the writer.
+                # The writers share the load client's core; above 50/s the sweep commits
+                # several events per transaction, so that it measures fan-out rather than
+                # the writers' Python.
                 row = runs.fanout(self.ctx, target=target, screens=screens, rate=rate,
                                   events=events, mode="broadcast" if target == "reference"
                                   else "publish",
-                                  batch=max(1, int(rate // 100)) if target == "project" else 1)
+                                  batch=max(1, int(rate // 50)) if target == "project" else 1,
+                                  writers=self.args.writers)
                 row["label"] = "sweep"
                 row["passed"] = (row["lost"] == 0 and row["p99_ms"] <= limit
                                  and row["duplicates"] == 0 and row["out_of_order"] == 0)

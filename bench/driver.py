@@ -80,16 +80,20 @@ def order_payload(number: int, outlet_id: str) -> dict:
 
 
 async def paced(count: int, rate: float, max_seconds: float,
-                step: Callable[[int], Awaitable[None]], lanes: int = 1) -> dict:
+                step: Callable[[int], Awaitable[None]], lanes: int = 1,
+                start_at: float | None = None) -> dict:
     """Await ``step(i)`` for i < count at ``rate`` per second (0: as fast as possible).
 
     With several ``lanes``, lane j makes the steps i = j, j + lanes, ... one after the other,
     and the lanes run side by side: up to ``lanes`` steps are in flight, as several requests
-    are on a server, while every step keeps its place in the one schedule.
+    are on a server, while every step keeps its place in the one schedule. ``start_at`` (a
+    ``time.time()``) starts the schedule then, so that several driver processes share one.
     """
     durations: list[float] = []
     errors: Counter[str] = Counter()
     max_lag = 0.0
+    if start_at is not None:
+        await asyncio.sleep(max(0.0, start_at - time.time()))
     start = time.monotonic()
     done = 0
 
@@ -199,7 +203,8 @@ async def run_publish(args: argparse.Namespace) -> dict:
 
     count = -(-args.events // per_transaction)
     rate = args.rate / per_transaction if args.rate else 0
-    stats = await paced(count, rate, args.max_seconds, in_worker_thread(step))
+    stats = await paced(count, rate, args.max_seconds, in_worker_thread(step),
+                        start_at=args.start_at)
     stats.update(events=len(seqs), first_seq=seqs[0] if seqs else None,
                  last_seq=seqs[-1] if seqs else None, transactions=stats["events"],
                  achieved_rate=round(len(seqs) / stats["seconds"], 1) if stats["seconds"] else 0)
@@ -222,7 +227,7 @@ async def run_service(args: argparse.Namespace) -> dict:
     ]
     stats = await paced(args.events, args.rate, args.max_seconds,
                         in_worker_thread(lambda i: flows[i % lanes].step(), shared=False),
-                        lanes=lanes)
+                        lanes=lanes, start_at=args.start_at)
     totals: dict[str, int] = {}
     for flow in flows:
         for key, value in flow.summary().items():
@@ -244,6 +249,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="service calls in flight at once (service)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, help="reference server port")
+    parser.add_argument("--start-at", type=float, default=None,
+                        help="time.time() at which to start the schedule (several writers)")
     parser.add_argument("--max-seconds", type=float, default=600.0)
     args = parser.parse_args(argv)
     runner = {"publish": run_publish, "service": run_service, "reference": run_reference}

@@ -63,6 +63,47 @@ class Context:
         finally:
             driver.stop()
 
+    def drive_many(self, writers: int, *args: str, events: int, rate: float,
+                   timeout: float) -> dict:
+        """``writers`` driver processes sharing one schedule of ``events`` at ``rate``/s, as
+        several web processes take a rush's orders; their figures summed."""
+        if writers <= 1:
+            return self.drive(*args, "--events", str(events), "--rate", str(rate),
+                              timeout=timeout)
+        # Every process loads Django before its first event: start them all, then the
+        # schedule, offset per writer so that the events of all of them are evenly spaced.
+        start_at = time.time() + 5.0
+        children = []
+        try:
+            for j in range(writers):
+                share = events // writers + (1 if j < events % writers else 0)
+                argv = ["timeout", "-s", "KILL", str(int(timeout) + 30),
+                        *python_module("bench.driver", "--max-seconds", str(timeout), *args,
+                                       "--events", str(share), "--rate", str(rate / writers),
+                                       "--start-at", str(start_at + j / rate if rate else 0))]
+                children.append(Child(f"driver-{j}", self.pinning.load(argv), self.env))
+            parts = [child.read_json(timeout + 60) for child in children]
+        finally:
+            for child in children:
+                child.stop()
+        done = sum(p["events"] for p in parts)
+        seconds = max(p["seconds"] for p in parts)
+        errors: dict[str, int] = {}
+        for part in parts:
+            for name, count in part["errors"].items():
+                errors[name] = errors.get(name, 0) + count
+        return {
+            "writers": writers,
+            "events": done,
+            "seconds": seconds,
+            "achieved_rate": round(done / seconds, 1) if seconds else 0.0,
+            "op_ms_p50": statistics.median(p["op_ms_p50"] or 0 for p in parts),
+            "op_ms_p99": max(p["op_ms_p99"] or 0 for p in parts),
+            "max_lag_ms": max(p["max_lag_ms"] for p in parts),
+            "errors": errors,
+            "parts": parts,
+        }
+
 
 def _orders_path(outlet_id, token: str, since: int | None = None) -> str:
     path = f"/ws/orders/{outlet_id}/?token={token}"
@@ -82,7 +123,7 @@ def _warm_up(ctx: Context, server: Server, path: str, screens: int = 20) -> None
 
 
 def fanout(ctx: Context, *, target: str, screens: int, rate: float, events: int,
-           mode: str, batch: int = 1) -> dict:
+           mode: str, batch: int = 1, writers: int = 1, lanes: int = 2) -> dict:
     """N screens on one outlet, M events at R/s: delivery, order, latency, throughput, RSS.
 
     ``target`` is "project" (the ASGI server; ``mode`` "publish" or "service" says how events
@@ -90,7 +131,8 @@ def fanout(ctx: Context, *, target: str, screens: int, rate: float, events: int,
     """
     kind = ctx.server_kind if target == "project" else "reference"
     result: dict = {"target": target if target == "reference" else kind, "mode": mode,
-                    "screens": screens, "rate": rate, "events": events, "batch": batch}
+                    "screens": screens, "rate": rate, "events": events, "batch": batch,
+                    "writers": writers if target == "project" else 1}
     if target == "project":
         outlet = ctx.fixtures.new_outlet()
         path = _orders_path(outlet.id, ctx.fixtures.token())
@@ -122,15 +164,15 @@ def fanout(ctx: Context, *, target: str, screens: int, rate: float, events: int,
                                "--events", str(events), "--rate", str(rate), timeout=budget)
             expected = list(range(driven["first_seq"], driven["last_seq"] + 1))
         elif mode == "publish":
-            driven = ctx.drive("--mode", "publish", "--outlet", str(outlet.id),
-                               "--events", str(events), "--rate", str(rate),
-                               "--batch", str(batch), timeout=budget)
+            driven = ctx.drive_many(writers, "--mode", "publish", "--outlet", str(outlet.id),
+                                    "--batch", str(batch), events=events, rate=rate,
+                                    timeout=budget)
             expected = database.orders_socket_seqs(outlet.id, start_seq)
         else:
-            driven = ctx.drive("--mode", "service", "--outlet", str(outlet.id),
-                               "--user", str(ctx.fixtures.owner.id),
-                               "--products", *ctx.fixtures.products,
-                               "--events", str(events), "--rate", str(rate), timeout=budget)
+            driven = ctx.drive_many(writers, "--mode", "service", "--outlet", str(outlet.id),
+                                    "--user", str(ctx.fixtures.owner.id),
+                                    "--lanes", str(lanes), "--products", *ctx.fixtures.products,
+                                    events=events, rate=rate, timeout=budget)
             expected = database.orders_socket_seqs(outlet.id, start_seq)
         client.send({"cmd": "finish", "expected": expected, "timeout": 20})
         stats = client.read_json(120 + screens / 5)
