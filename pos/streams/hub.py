@@ -35,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 WATCHDOG_INTERVAL_S = 2.0
 GROUP_REFRESH_S = 3600.0
+# Events of one outlet committed by several processes close together may be published, and
+# so arrive, out of seq order. A later event waits this long for the ones before it, so that
+# sockets get them in order from memory instead of each filling the gap from the log.
+REORDER_WAIT_S = 0.05
 
 
 class Subscriber(Protocol):
@@ -89,6 +93,10 @@ class StreamHub:
         # is not behind where that read found the end, has nothing to read.
         self._log_reads: dict[str, int] = {}
         self._log_ends: dict[str, tuple[int, int]] = {}
+        # Per outlet: the seq the hub dispatches next, and arrivals after a gap held for it.
+        self._next_seq: dict[str, int] = {}
+        self._held: dict[str, dict[int, dict[str, Any]]] = {}
+        self._release_timers: dict[str, asyncio.TimerHandle] = {}
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
 
@@ -120,6 +128,11 @@ class StreamHub:
                 self._fill_locks.pop(outlet_id, None)
                 self._log_reads.pop(outlet_id, None)
                 self._log_ends.pop(outlet_id, None)
+                self._next_seq.pop(outlet_id, None)
+                self._held.pop(outlet_id, None)
+                timer = self._release_timers.pop(outlet_id, None)
+                if timer is not None:
+                    timer.cancel()
                 try:
                     await self.layer.group_discard(group_for_outlet(outlet_id), self.channel)
                 except Exception:
@@ -152,7 +165,50 @@ class StreamHub:
 
     # --- delivery ---------------------------------------------------------------------------
     def dispatch(self, message: dict[str, Any]) -> None:
+        """Hand a message from the layer to the outlet's sockets, in seq order: one that
+        arrives after a gap waits up to ``REORDER_WAIT_S`` for the missing ones."""
         outlet_id = message.get("outlet")
+        if not self.subscribers.get(outlet_id):
+            return
+        seq = message["seq"]
+        expected = self._next_seq.get(outlet_id)
+        if expected is not None and seq > expected:
+            self._held.setdefault(outlet_id, {})[seq] = message
+            if outlet_id not in self._release_timers:
+                self._release_timers[outlet_id] = asyncio.get_running_loop().call_later(
+                    REORDER_WAIT_S, self._release, outlet_id
+                )
+            return
+        self._hand_out(outlet_id, message)
+        if expected is None or seq == expected:
+            self._next_seq[outlet_id] = seq + 1
+            self._drain(outlet_id)
+
+    def _drain(self, outlet_id: str) -> None:
+        """Hand out held messages that are next in line."""
+        held = self._held.get(outlet_id)
+        while held:
+            message = held.pop(self._next_seq[outlet_id], None)
+            if message is None:
+                return
+            self._hand_out(outlet_id, message)
+            self._next_seq[outlet_id] += 1
+        self._held.pop(outlet_id, None)
+        timer = self._release_timers.pop(outlet_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _release(self, outlet_id: str) -> None:
+        """The wait is over: hand out what is held, in order, gaps and all (each socket fills
+        a gap from the log, as after any lost message)."""
+        self._release_timers.pop(outlet_id, None)
+        held = self._held.pop(outlet_id, None) or {}
+        for seq in sorted(held):
+            if outlet_id in self.subscribers:
+                self._hand_out(outlet_id, held[seq])
+            self._next_seq[outlet_id] = seq + 1
+
+    def _hand_out(self, outlet_id: str, message: dict[str, Any]) -> None:
         subscribers = self.subscribers.get(outlet_id)
         if not subscribers:
             return

@@ -82,3 +82,49 @@ async def test_a_read_that_returned_events_marks_the_end_at_the_last(log):
     assert [m["seq"] for m in results[0]] == [1, 2, 3]  # not helped by the first read
     assert results[1:] == [[], []]  # the second read found the log ending at 3
     assert log.reads == [0, 0]
+
+
+class Recorder:
+    """A subscriber that records what the hub hands it."""
+
+    def __init__(self) -> None:
+        self.last_seq = 0
+        self.seqs: list[int] = []
+
+    def deliver(self, message: dict) -> None:
+        self.seqs.append(message["seq"])
+
+    def request_catch_up(self) -> None:
+        pass
+
+
+def _message(seq: int) -> dict:
+    return {"outlet": "o", "seq": seq, "text": f"e{seq}", "name": "order.updated"}
+
+
+async def test_events_published_out_of_order_by_two_writers_are_handed_out_in_order():
+    hub = StreamHub()
+    screen = Recorder()
+    hub.subscribers["o"] = {screen}
+    for seq in (1, 3, 4, 2, 5, 7, 6):
+        hub.dispatch(_message(seq))
+    assert screen.seqs == [1, 2, 3, 4, 5, 6, 7]
+    assert not hub._held and not hub._release_timers  # nothing left waiting
+    assert hub.recent("o", 3)["text"] == "e3"
+
+
+async def test_a_gap_that_stays_open_is_released_after_the_wait(monkeypatch):
+    monkeypatch.setattr(hub_module, "REORDER_WAIT_S", 0.02)
+    hub = StreamHub()
+    screen = Recorder()
+    hub.subscribers["o"] = {screen}
+    hub.dispatch(_message(1))
+    hub.dispatch(_message(3))  # 2 was lost (or is late): 3 waits for it...
+    hub.dispatch(_message(4))
+    assert screen.seqs == [1]
+    await asyncio.sleep(0.05)
+    assert screen.seqs == [1, 3, 4]  # ...then goes on; the socket fills 2 from the log
+    hub.dispatch(_message(2))  # a late arrival (a relay re-publication) is handed out too
+    hub.dispatch(_message(5))
+    assert screen.seqs == [1, 3, 4, 2, 5]
+    assert not hub._held
