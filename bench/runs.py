@@ -54,10 +54,14 @@ class Context:
                                "--max-seconds", str(self.max_seconds), *extra)]
         return Child(name, self.pinning.load(argv), self.env, stdin=True)
 
-    def drive(self, *args: str, env: dict[str, str] | None = None, timeout: float) -> dict:
+    def _driver(self, name: str, timeout: float, *args: str,
+                env: dict[str, str] | None = None) -> Child:
         argv = ["timeout", "-s", "KILL", str(int(timeout) + 30),
                 *python_module("bench.driver", "--max-seconds", str(timeout), *args)]
-        driver = Child("driver", self.pinning.load(argv), {**self.env, **(env or {})})
+        return Child(name, self.pinning.load(argv), {**self.env, **(env or {})})
+
+    def drive(self, *args: str, env: dict[str, str] | None = None, timeout: float) -> dict:
+        driver = self._driver("driver", timeout, *args, env=env)
         try:
             return driver.read_json(timeout + 60)
         finally:
@@ -77,11 +81,10 @@ class Context:
         try:
             for j in range(writers):
                 share = events // writers + (1 if j < events % writers else 0)
-                argv = ["timeout", "-s", "KILL", str(int(timeout) + 30),
-                        *python_module("bench.driver", "--max-seconds", str(timeout), *args,
-                                       "--events", str(share), "--rate", str(rate / writers),
-                                       "--start-at", str(start_at + j / rate if rate else 0))]
-                children.append(Child(f"driver-{j}", self.pinning.load(argv), self.env))
+                children.append(self._driver(
+                    f"driver-{j}", timeout, *args, "--events", str(share),
+                    "--rate", str(rate / writers),
+                    "--start-at", str(start_at + j / rate if rate else 0)))
             parts = [child.read_json(timeout + 60) for child in children]
         finally:
             for child in children:

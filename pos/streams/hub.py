@@ -204,8 +204,7 @@ class StreamHub:
         self._release_timers.pop(outlet_id, None)
         held = self._held.pop(outlet_id, None) or {}
         for seq in sorted(held):
-            if outlet_id in self.subscribers:
-                self._hand_out(outlet_id, held[seq])
+            self._hand_out(outlet_id, held[seq])  # a no-op once the outlet has no sockets
             self._next_seq[outlet_id] = seq + 1
 
     def _hand_out(self, outlet_id: str, message: dict[str, Any]) -> None:

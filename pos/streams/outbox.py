@@ -22,7 +22,7 @@ from contextlib import ContextDecorator
 from typing import Any, Protocol
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from pos import metrics
@@ -81,85 +81,77 @@ class _OutboxState:
         self.pending: list[StreamEvent] = []
 
 
-def _state(using: str | None = None) -> _OutboxState:
-    conn = connections[using or DEFAULT_DB_ALIAS]
-    state = getattr(conn, "_outbox_state", None)
+def _state() -> _OutboxState:
+    state = getattr(connection, "_outbox_state", None)
     if state is None:
-        state = conn._outbox_state = _OutboxState()
+        state = connection._outbox_state = _OutboxState()
     return state
 
 
 class _OutboxAtomic(ContextDecorator):
-    def __init__(self, using: str) -> None:
-        self.using = using
-
     def _recreate_cm(self) -> _OutboxAtomic:
-        return type(self)(self.using)  # one per call: a decorated function nests, runs in threads
+        return type(self)()  # one per call: a decorated function nests, runs in threads
 
     def __enter__(self) -> _OutboxAtomic:
-        self._atomic = transaction.atomic(using=self.using)
+        self._atomic = transaction.atomic()
         self._atomic.__enter__()
-        _state(self.using).depth += 1
+        _state().depth += 1
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        state = _state(self.using)
+        state = _state()
         state.depth -= 1
         if state.depth == 0:
             pending, state.pending = state.pending, []
             if exc_type is None:
                 try:
-                    _finish(pending, self.using)
+                    _finish(pending)
                 except BaseException as error:
                     self._atomic.__exit__(type(error), error, error.__traceback__)
                     raise
         self._atomic.__exit__(exc_type, exc, tb)
 
 
-def atomic(using: Any = None):
+def atomic(function: Callable | None = None):
     """``transaction.atomic`` for code that emits events: ``@outbox.atomic``,
-    ``@outbox.atomic(using=...)`` or ``with outbox.atomic():``.
+    ``@outbox.atomic()`` or ``with outbox.atomic():`` (the default database: the outbox's).
 
     The outermost block finishes its events (seqs, commit time, publication after commit) as it
     ends without error, still inside the transaction; nested blocks, and plain
     ``transaction.atomic`` blocks inside it, leave that to the outermost one. State lives on the
     connection (so per thread), never on a decorator.
     """
-    if callable(using):
-        return _OutboxAtomic(DEFAULT_DB_ALIAS)(using)
-    return _OutboxAtomic(using or DEFAULT_DB_ALIAS)
+    return _OutboxAtomic()(function) if function is not None else _OutboxAtomic()
 
 
-def _advance_cursor(outlet_id: uuid.UUID, count: int, using: str) -> int:
+def _advance_cursor(outlet_id: uuid.UUID, count: int) -> int:
     """Add ``count`` to the outlet's cursor and return its new value; the updated row stays
     locked until commit, which is what makes seqs gapless and in commit order."""
-    conn = connections[using]
-    quote = conn.ops.quote_name
+    quote = connection.ops.quote_name
     pk = StreamCursor._meta.pk
     # One statement instead of update() and a read back: Django's update() cannot return the
     # new value, and this runs on every writing transaction (PostgreSQL and SQLite >= 3.35).
     table, key, last = (quote(StreamCursor._meta.db_table), quote(pk.column), quote("last_seq"))
     sql = f"UPDATE {table} SET {last} = {last} + %s WHERE {key} = %s RETURNING {last}"  # noqa: S608
     for _ in range(2):
-        with conn.cursor() as cursor:
-            cursor.execute(sql, [count, pk.get_db_prep_value(outlet_id, conn)])
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [count, pk.get_db_prep_value(outlet_id, connection)])
             row = cursor.fetchone()
         if row is not None:
             return row[0]
         try:
-            with transaction.atomic(using=using):  # savepoint: a racing creator must not poison
-                StreamCursor.objects.using(using).create(outlet_id=outlet_id, last_seq=count)
+            with transaction.atomic():  # savepoint: a racing creator must not poison ours
+                StreamCursor.objects.create(outlet_id=outlet_id, last_seq=count)
             return count
         except IntegrityError:
             continue  # another transaction created it first: advance theirs
     raise RuntimeError(f"could not allocate seqs for outlet {outlet_id}")
 
 
-def _number(group: list[StreamEvent], first: int, now: Any, using: str) -> set[int]:
+def _number(group: list[StreamEvent], first: int, now: Any) -> set[int]:
     """Give ``group`` the seqs ``first``, ``first + 1``, ... and commit time ``now``; returns
     the ids of the rows that exist (a rolled-back savepoint took the others)."""
-    conn = connections[using]
-    quote = conn.ops.quote_name
+    quote = connection.ops.quote_name
     meta = StreamEvent._meta
     cases = " ".join("WHEN %s THEN %s" for _ in group)
     table, key = quote(meta.db_table), quote(meta.pk.column)
@@ -171,9 +163,9 @@ def _number(group: list[StreamEvent], first: int, now: Any, using: str) -> set[i
     params: list[Any] = []
     for seq, event in enumerate(group, start=first):
         params += [event.pk, seq]
-    params.append(meta.get_field("created_at").get_db_prep_value(now, conn))
+    params.append(meta.get_field("created_at").get_db_prep_value(now, connection))
     params += [event.pk for event in group]
-    with conn.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
 
@@ -188,7 +180,7 @@ def _by_outlet(events: list[StreamEvent]) -> Iterator[tuple[uuid.UUID, list[Stre
         yield outlet_id, groups[outlet_id]
 
 
-def _finish(pending: list[StreamEvent], using: str) -> None:
+def _finish(pending: list[StreamEvent]) -> None:
     """Give the surviving pending events their seqs and commit time; ask for publication."""
     if not pending:
         return
@@ -199,16 +191,16 @@ def _finish(pending: list[StreamEvent], using: str) -> None:
     now = timezone.now()
     finished: list[StreamEvent] = []
     for outlet_id, group in _by_outlet(pending):
-        last = _advance_cursor(outlet_id, len(group), using)
+        last = _advance_cursor(outlet_id, len(group))
         first = last - len(group) + 1
-        alive = _number(group, first, now, using)
+        alive = _number(group, first, now)
         if len(alive) < len(group):
             # Rare: a savepoint rolled back with some of them. Number the survivors again,
             # without holes, and give the cursor back what they do not use (still locked).
             group = [event for event in group if event.pk in alive]
             if group:
-                _number(group, first, now, using)
-            StreamCursor.objects.using(using).filter(pk=outlet_id).update(
+                _number(group, first, now)
+            StreamCursor.objects.filter(pk=outlet_id).update(
                 last_seq=first + len(group) - 1
             )
         for seq, event in enumerate(group, start=first):
@@ -219,7 +211,7 @@ def _finish(pending: list[StreamEvent], using: str) -> None:
         return
     for event in finished:
         metrics.events_emitted.labels(event=event.name).inc()
-    _schedule_publication(finished, using)
+    _schedule_publication(finished)
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
@@ -264,11 +256,11 @@ def emit(
     return event
 
 
-def _schedule_publication(events: list[StreamEvent], using: str) -> None:
+def _schedule_publication(events: list[StreamEvent]) -> None:
     from django.conf import settings
 
     from pos.streams.publisher import publish_after_commit
 
     if settings.OUTBOX_SKIP_ON_COMMIT_PUBLISH:
         return  # fault-test hook: behave as a process that died right after commit
-    transaction.on_commit(lambda: publish_after_commit(events), using=using)
+    transaction.on_commit(lambda: publish_after_commit(events))

@@ -128,7 +128,7 @@ def test_decorated_function_numbers_its_events(world):
     def change(n):
         return [outbox.emit(outlet=world.outlet, name="order.updated", data={}) for _ in range(n)]
 
-    @outbox.atomic(using="default")
+    @outbox.atomic()
     def outer():
         return change(2) + change(1)
 
