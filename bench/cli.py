@@ -175,6 +175,22 @@ def ratio(project: dict, reference: dict | None) -> str:
     return f"  {project['target']}/{project['mode']} vs reference: " + ", ".join(parts)
 
 
+def server_side(row: dict) -> str:
+    """The server's own account of a run (its ``/metrics``): what a screen's latency is
+    made of on the server, and how often sockets could not take an event at once."""
+    figures = row.get("server_side") or {}
+    if "error" in figures or not figures:
+        return f"    server side: not read ({figures.get('error', 'no figures')})"
+    parts = []
+    for key, label in (("commit_to_hub", "commit->hub"), ("handout", "hand-out to all sockets")):
+        if key in figures:
+            h = figures[key]
+            parts.append(f"{label} p50 <={_fmt(h['p50_ms'])} p99 <={_fmt(h['p99_ms'])} ms")
+    parts.append(f"sends that found a socket paused {_fmt(figures.get('sends_suspended'), 0)}")
+    parts.append(f"resyncs {_fmt(figures.get('resyncs'), 0)}")
+    return "    server side: " + ", ".join(parts)
+
+
 def verdict(ok: bool) -> str:
     return "MET" if ok else "NOT MET"
 
@@ -215,6 +231,7 @@ class Bench:
         for row in rows:
             if row["target"] != "reference":
                 self.out(ratio(row, reference))
+                self.out(server_side(row))
             if row["driver"].get("errors"):
                 self.out(f"  driver errors ({row['target']}/{row['mode']}): "
                          f"{row['driver']['errors']}")

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from bench import database
 from bench.machine import Pinning, busy_cpu_seconds
 from bench.processes import LOG_DIR, Child, Server, python_module
@@ -186,6 +188,8 @@ def fanout(ctx: Context, *, target: str, screens: int, rate: float, events: int,
                                      busy_cpu_seconds(), time.monotonic())
         wall = max(1e-9, wall1 - wall0)
         result.update(stats)
+        if target == "project":
+            result["server_side"] = server_side_figures(server)
         result.update(
             achieved_rate=driven["achieved_rate"],
             driver=driven,
@@ -207,6 +211,45 @@ def fanout(ctx: Context, *, target: str, screens: int, rate: float, events: int,
         if client is not None:
             client.stop()
         server.stop()
+
+
+def _histogram_quantiles(family, quantiles=(0.5, 0.99)) -> dict[str, float | None]:
+    """Quantiles of a Prometheus histogram, read off its buckets (the upper bound of the
+    bucket where the quantile falls: coarse, but from the server's own clock)."""
+    buckets = sorted(
+        (float(sample.labels["le"]), sample.value)
+        for sample in family.samples if sample.name.endswith("_bucket")
+    )
+    total = buckets[-1][1] if buckets else 0
+    figures: dict[str, float | None] = {"count": total}
+    for q in quantiles:
+        bound = next((le for le, count in buckets if total and count >= q * total), None)
+        figures[f"p{q * 100:g}_ms"] = None if bound is None else bound * 1000
+    return figures
+
+
+def server_side_figures(server: Server) -> dict:
+    """Where the server says the time went, from its ``/metrics`` at the end of a run: commit
+    to its hub (database, publication, Redis) and the hub's hand-out to every local socket
+    (the process's own CPU); sends that found a socket paused, sockets refilled from the log."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=10).text
+    except httpx.HTTPError as exc:
+        return {"error": str(exc)}
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    figures: dict = {}
+    for key, name in (("commit_to_hub", "pos_fanout_latency_seconds"),
+                      ("handout", "pos_fanout_handout_seconds")):
+        if name in families:
+            figures[key] = _histogram_quantiles(families[name])
+    for key, name in (("sends_suspended", "pos_socket_sends_suspended"),
+                      ("resyncs", "pos_socket_resyncs")):
+        if name in families:
+            figures[key] = sum(s.value for s in families[name].samples
+                               if s.name.endswith("_total"))
+    return figures
 
 
 def _start_profiler(ctx: Context, server: Server, output: str, seconds: float) -> Child:

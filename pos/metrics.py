@@ -16,6 +16,16 @@ fanout_latency = Histogram(
     "Time from commit to the event being handed to a socket",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+fanout_handout = Histogram(
+    "pos_fanout_handout_seconds",
+    "Time to hand one event to every local socket of its outlet (the in-process fan-out)",
+    buckets=(0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1),
+)
+socket_sends_suspended = Counter(
+    "pos_socket_sends_suspended_total",
+    "Live sends that found the socket's transport paused (a slow reader) and were finished "
+    "by the socket's writer",
+)
 socket_resyncs = Counter(
     "pos_socket_resyncs_total", "Sockets that fell behind and were refilled from the log"
 )

@@ -215,8 +215,10 @@ class StreamHub:
         committed = message.get("committed")
         if committed:
             metrics.fanout_latency.observe(max(0.0, time.time() - committed))
+        started = time.perf_counter()
         for subscriber in tuple(subscribers):
             subscriber.deliver(message)
+        metrics.fanout_handout.observe(time.perf_counter() - started)
         metrics.events_delivered.inc(len(subscribers))
 
     # --- the event source of catch-ups ------------------------------------------------------

@@ -148,6 +148,7 @@ class Subscription:
             logger.debug("send to a closed socket", exc_info=True)
             return
         # The transport is paused: finish this send in the writer; later events queue behind.
+        metrics.socket_sends_suspended.inc()
         self.writer = asyncio.get_running_loop().create_task(self._drain(coro, pending))
 
     def _enqueue(self, message: Message) -> None:

@@ -1,5 +1,7 @@
-"""``StreamHub.fetch_after``: one log read per outlet at a time, and no read a waiting socket
-can do without (every screen connecting after a restart catches up from its snapshot's seq)."""
+"""The process hub without a server: ``fetch_after`` does one log read per outlet at a time and
+no read a waiting socket can do without (every screen connecting after a restart catches up
+from its snapshot's seq); events reach sockets in seq order across writers; hand-outs are
+timed."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import asyncio
 
 import pytest
 
+from pos import metrics
 from pos.streams import hub as hub_module
 from pos.streams.hub import StreamHub
 
@@ -128,3 +131,21 @@ async def test_a_gap_that_stays_open_is_released_after_the_wait(monkeypatch):
     hub.dispatch(_message(5))
     assert screen.seqs == [1, 3, 4, 2, 5]
     assert not hub._held
+
+
+async def test_each_hand_out_is_timed_once():
+    def handouts() -> float:
+        return next(
+            sample.value
+            for sample in metrics.fanout_handout.collect()[0].samples
+            if sample.name.endswith("_count")
+        )
+
+    hub = StreamHub()
+    screens = [Recorder(), Recorder()]
+    hub.subscribers["o"] = set(screens)
+    before = handouts()
+    for seq in (1, 2, 3):
+        hub.dispatch(_message(seq))
+    assert handouts() == before + 3  # once per event, not per socket
+    assert all(screen.seqs == [1, 2, 3] for screen in screens)

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from pos import metrics
 from pos.streams.hub import RecentEvents
 from pos.streams.subscription import Subscription, finish_suspended
 
@@ -80,6 +81,21 @@ async def test_a_paused_socket_buffers_in_order_and_resumes():
     await settle()
     assert socket.frames == ["e1", "e2", "e3"]
     assert sub.writer is None
+
+
+async def test_sends_that_find_the_socket_paused_are_counted():
+    socket, source = FakeSocket(), FakeSource([])
+    sub = Subscription(socket, source, "o", last_seq=0)
+    sub.started = True
+    before = metrics.socket_sends_suspended._value.get()
+    sub.deliver(message(1))  # in step: completes at once
+    socket.paused.clear()
+    sub.deliver(message(2))  # suspends: its writer finishes it
+    sub.deliver(message(3))  # buffered behind it, not a suspended live send
+    assert metrics.socket_sends_suspended._value.get() == before + 1
+    socket.paused.set()
+    await settle()
+    assert socket.frames == ["e1", "e2", "e3"]
 
 
 async def test_a_gap_is_filled_from_recent_events_then_the_log():
