@@ -17,6 +17,11 @@ lighter:
   websockets' parser keeps the request in a local of its generator for as long as the
   connection lives, so its header map is emptied rather than only let go of.
 
+It also lets the application write a text frame it has already built (``send_frame``,
+offered in the scope as the ``pos.websocket.frames`` extension): the stream hub builds each
+event's frame once and writes it to every socket, instead of each socket encoding and framing
+the same text again through ``websocket.send``.
+
 Requires the uvicorn version pinned in pyproject.toml (its websockets-sansio protocol with
 keepalive pings); tests/test_ws_protocol.py checks the state replaced here is still uvicorn's.
 """
@@ -27,6 +32,10 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+
+# The scope extension under which a connection offers ``send_frame``: {"send": callable}.
+FRAMES_EXTENSION = "pos.websocket.frames"
 
 
 class ReceiveQueue:
@@ -135,6 +144,32 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         # copy). The response is kept until the application accepts (see start_keepalive).
         self.request = None
         event.headers.clear()
+        if not self.close_sent:  # accepted by websockets: the scope exists
+            self.scope["extensions"][FRAMES_EXTENSION] = {"send": self.send_frame}
+
+    def send_frame(self, frame: bytes) -> bool:
+        """Write ``frame``, a complete unmasked text frame, if the connection can take it now.
+
+        Returns False, writing nothing, when it cannot: the transport is paused (a slow
+        reader) or closing, the connection is not open (handshake, closing handshake, gone),
+        compression was negotiated (the frame is uncompressed), or websockets has output of
+        its own pending. The caller then sends the text through ``websocket.send``, which
+        waits, fails or frames as the connection needs.
+        """
+        if (
+            self.writable.is_set()
+            and not self.close_sent
+            and self.handshake_complete
+            and self.initial_response is None
+            and not self.disconnected
+            and self.conn.state is State.OPEN
+            and not self.conn.extensions
+            and not self.conn.writes
+            and not self.transport.is_closing()
+        ):
+            self.transport.write(frame)
+            return True
+        return False
 
     def start_keepalive(self) -> None:
         # Called once, when the accepting response has been written: the handshake is over.

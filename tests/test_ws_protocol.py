@@ -21,7 +21,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from pos.ws_protocol import Flag, ReceiveQueue, WebSocketProtocol
+from pos.streams.wire import text_frame
+from pos.ws_protocol import FRAMES_EXTENSION, Flag, ReceiveQueue, WebSocketProtocol
 
 OURS = "pos.ws_protocol:WebSocketProtocol"
 UVICORNS = "websockets-sansio"
@@ -42,9 +43,26 @@ async def echo_app(scope, receive, send):
             await send({"type": "websocket.send", "text": message["text"].upper()})
 
 
+async def frames_app(scope, receive, send):
+    """Answers each text with that text as a frame written through ``send_frame`` (reporting
+    whether it was written), or through ``websocket.send`` when the server offers none."""
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    frames = scope["extensions"].get(FRAMES_EXTENSION)
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message["text"]
+        if frames is None:
+            await send({"type": "websocket.send", "text": f"no extension: {text}"})
+        elif not frames["send"](text_frame(text)):
+            await send({"type": "websocket.send", "text": f"refused: {text}"})
+
+
 @contextlib.asynccontextmanager
-async def serving(ws: str, **options):
-    config = uvicorn.Config(echo_app, ws=ws, lifespan="off", log_level="warning", **options)
+async def serving(ws: str, app=echo_app, **options):
+    config = uvicorn.Config(app, ws=ws, lifespan="off", log_level="warning", **options)
     server = uvicorn.Server(config)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -121,6 +139,52 @@ async def test_a_peer_that_does_not_answer_pings_is_closed(ws):
                 assert await reader.read() == b""  # and the server hangs up
         finally:
             writer.close()
+
+
+# --- prebuilt frames ---------------------------------------------------------------------------
+async def test_prebuilt_frames_arrive_as_text_messages_of_any_length():
+    texts = ["short", "é" * 100, "x" * 126, "y" * 70_000]  # 7-, 16- and 64-bit lengths
+    async with serving(OURS, frames_app) as (_, url), connect(
+        url, ping_interval=None, compression=None, max_size=None
+    ) as client:
+        for text in texts:
+            await client.send(text)
+            assert await client.recv() == text
+
+
+async def test_uvicorns_own_protocol_offers_no_prebuilt_frames():
+    async with serving(UVICORNS, frames_app) as (_, url), connect(url) as client:
+        await client.send("x")
+        assert await client.recv() == "no extension: x"
+
+
+async def test_a_compressed_connection_refuses_prebuilt_frames():
+    # The frame is uncompressed; where permessage-deflate was negotiated the caller must send
+    # the text through websocket.send, which compresses it.
+    async with serving(OURS, frames_app, ws_per_message_deflate=True) as (_, url), connect(
+        url, ping_interval=None, compression="deflate"
+    ) as client:
+        await client.send("x")
+        assert await client.recv() == "refused: x"
+
+
+async def test_a_paused_or_closing_connection_refuses_prebuilt_frames():
+    async with serving(OURS) as (server, url), connect(
+        url, ping_interval=None, compression=None
+    ) as client:
+        await client.send("x")
+        await client.recv()
+        [protocol] = connections_of(server, WebSocketProtocol)
+        frame = text_frame("late")
+        protocol.pause_writing()
+        assert protocol.send_frame(frame) is False
+        protocol.resume_writing()
+        assert protocol.send_frame(frame) is True
+        assert await client.recv() == "late"
+        await client.send("close")  # the server sends its close frame
+        with pytest.raises(ConnectionClosed):
+            await client.recv()
+        assert protocol.send_frame(frame) is False
 
 
 # --- what each connection keeps --------------------------------------------------------------

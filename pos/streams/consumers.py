@@ -38,6 +38,7 @@ from pos.process_cache import process_cache
 from pos.streams import log
 from pos.streams.hub import get_hub
 from pos.streams.subscription import Subscription
+from pos.ws_protocol import FRAMES_EXTENSION
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class StreamConsumer(AsyncWebsocketConsumer, abc.ABC):
 
     subscription: Subscription | None = None
     user = None
+    send_frame = None  # the server's prebuilt-frame writer, where it offers one
 
     async def __call__(self, scope, receive, send) -> None:
         """Channels' consumer loop, for a socket whose only message source is its client.
@@ -142,6 +144,9 @@ class StreamConsumer(AsyncWebsocketConsumer, abc.ABC):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
+        frames = (scope.get("extensions") or {}).get(FRAMES_EXTENSION)
+        if frames is not None:
+            self.send_frame = frames["send"]
         try:
             while True:
                 await self.dispatch(await receive())

@@ -2,9 +2,11 @@
 
 The hub hands every event of an outlet to each of its subscriptions, synchronously, on the
 event loop. A subscription that is in step (nothing buffered, nothing to catch up, the event
-is the next seq) sends the frame right there: the server's ``send`` only suspends when the
-socket's transport is paused (a slow reader), so for a healthy socket it completes in one
-step, with no task switch per socket. Otherwise, and whenever that send does suspend, the
+is the next seq) sends the frame right there: where the server offers it
+(``pos.ws_protocol``), by writing the event's frame, built once per process, to the socket's
+transport; elsewhere through the server's ``send``, which only suspends when the socket's
+transport is paused (a slow reader). For a healthy socket either completes in one step, with
+no task switch per socket. Otherwise, and whenever that send does suspend, the
 event goes to a bounded per-socket buffer drained by a writer task that exists only while
 there is something to write. A buffer that overflows is dropped and refilled from the
 outlet's recent events (kept by the hub) or the log, so a slow socket never delays the
@@ -23,6 +25,7 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from pos import metrics
+from pos.streams.wire import frame_of
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,9 @@ class StreamSocket(Protocol):
     """What a subscription needs from its consumer."""
 
     base_send: Callable[[dict[str, Any]], Awaitable[None]]
+    # Writes a prebuilt text frame if the socket can take it at once (``pos.ws_protocol``);
+    # None where the server offers no such thing.
+    send_frame: Callable[[bytes], bool] | None
 
     def accepts(self, name: str, order_id: str | None, station_id: str | None) -> bool: ...
 
@@ -77,6 +83,7 @@ class Subscription:
         "last_seq",
         "limit",
         "outlet_id",
+        "send_frame",
         "socket",
         "source",
         "started",
@@ -87,6 +94,7 @@ class Subscription:
         self, socket: StreamSocket, source: EventSource, outlet_id: str, last_seq: int
     ) -> None:
         self.socket = socket
+        self.send_frame = getattr(socket, "send_frame", None)
         self.source = source
         self.outlet_id = outlet_id
         self.last_seq = last_seq
@@ -108,7 +116,7 @@ class Subscription:
             if seq == self.last_seq + 1:
                 self.last_seq = seq
                 if self._accepts(message):
-                    self._send_now(message["text"])
+                    self._send_now(message)
                 return
         self._enqueue(message)
 
@@ -137,8 +145,10 @@ class Subscription:
     def _accepts(self, message: Message) -> bool:
         return self.socket.accepts(message["name"], message.get("order"), message.get("station"))
 
-    def _send_now(self, text: str) -> None:
-        coro = self.socket.base_send({"type": "websocket.send", "text": text})
+    def _send_now(self, message: Message) -> None:
+        if self.send_frame is not None and self.send_frame(frame_of(message)):
+            return
+        coro = self.socket.base_send({"type": "websocket.send", "text": message["text"]})
         try:
             pending = coro.send(None)
         except StopIteration:
@@ -208,7 +218,9 @@ class Subscription:
                 extra={"outlet": self.outlet_id, "after": self.last_seq, "next": seq},
             )
         self.last_seq = seq
-        if self._accepts(message):
+        if self._accepts(message) and not (
+            self.send_frame is not None and self.send_frame(frame_of(message))
+        ):
             await self.socket.base_send({"type": "websocket.send", "text": message["text"]})
 
     async def catch_up(self, up_to: int | None = None) -> None:

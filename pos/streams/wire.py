@@ -1,12 +1,15 @@
 """How an outbox row travels: the group it is published to and the message it becomes.
 
 The socket envelope is serialised to JSON text once, at publication; every socket that
-forwards it sends that same text.
+forwards it sends that same text. A server process also frames it once (``frame_of``): a
+server's text frame carries no mask and, without compression, is the same bytes for every
+socket, so sockets served by ``pos.ws_protocol`` write those bytes as they are.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 import time
 import uuid
 from typing import Any
@@ -74,3 +77,26 @@ def message_for(event: StreamEvent) -> dict[str, Any]:
         "committed": event.created_at.timestamp(),
         "published": time.time(),
     }
+
+
+def text_frame(text: str) -> bytes:
+    """``text`` as one unmasked, unfragmented WebSocket text frame (RFC 6455, section 5.2):
+    FIN and the text opcode, then the payload length in 7, 7+16 or 7+64 bits."""
+    payload = text.encode()
+    length = len(payload)
+    if length < 126:
+        head = struct.pack("!BB", 0x81, length)
+    elif length < 1 << 16:
+        head = struct.pack("!BBH", 0x81, 126, length)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, length)
+    return head + payload
+
+
+def frame_of(message: dict[str, Any]) -> bytes:
+    """The message's text as a frame, built on first use and kept with the message, so that
+    every socket of the process sends the same bytes."""
+    frame = message.get("frame")
+    if frame is None:
+        frame = message["frame"] = text_frame(message["text"])
+    return frame

@@ -9,6 +9,7 @@ import pytest
 from pos import metrics
 from pos.streams.hub import RecentEvents
 from pos.streams.subscription import Subscription, finish_suspended
+from pos.streams.wire import text_frame
 
 
 def message(seq: int, name: str = "order.updated", order: str | None = None) -> dict:
@@ -67,6 +68,36 @@ async def test_in_step_events_are_sent_synchronously_without_a_writer():
     sub.deliver(message(4, order="other"))  # filtered out, but counted
     assert socket.frames == ["e1", "e2", "e3"]
     assert sub.last_seq == 4
+
+
+class FramingSocket(FakeSocket):
+    """A socket whose server takes prebuilt frames, except while ``paused`` is unset."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+
+    def send_frame(self, frame: bytes) -> bool:
+        if not self.paused.is_set():
+            return False
+        self.written.append(frame)
+        return True
+
+
+async def test_prebuilt_frames_are_written_once_built_and_text_goes_through_send_otherwise():
+    socket, source = FramingSocket(), FakeSource([])
+    sub = Subscription(socket, source, "o", last_seq=0)
+    sub.started = True
+    first, second = message(1), message(2)
+    sub.deliver(first)
+    assert socket.written == [text_frame("e1")] and socket.frames == []
+    assert first["frame"] is socket.written[0]  # built once, kept for the next socket
+    socket.paused.clear()
+    sub.deliver(second)  # refused: the server's send waits for the socket, in the writer
+    assert sub.writer is not None and socket.frames == []
+    socket.paused.set()
+    await settle()
+    assert socket.frames == ["e2"] and len(socket.written) == 1
 
 
 async def test_a_paused_socket_buffers_in_order_and_resumes():
