@@ -182,12 +182,26 @@ def _setup_django() -> None:
     django.setup()
 
 
+def warm_up(_: int) -> None:
+    """Open what a web process that has been serving has open: its worker thread's database
+    connection, and the publisher's loop with its Redis connection (publishing to a group
+    nobody is in), so that the first measured commit does not pay for setting them up."""
+    from channels.layers import get_channel_layer
+    from django.db import connection
+
+    from pos.streams.publisher import run_on_a_loop
+
+    connection.ensure_connection()
+    run_on_a_loop(get_channel_layer().group_send("bench.warm-up", {"type": "bench.warm_up"}))
+
+
 async def run_publish(args: argparse.Namespace) -> dict:
     _setup_django()
     from pos.streams import outbox
     from tenants.models import Outlet
 
     outlet = await Outlet.objects.aget(pk=args.outlet)
+    await in_worker_thread(warm_up)(0)
     payload = order_payload(1, str(outlet.id))
     order_id = payload["id"]
     seqs: list[int] = []
@@ -216,6 +230,7 @@ async def run_service(args: argparse.Namespace) -> dict:
     from bench.orders_driver import OrderFlow
 
     lanes = max(1, args.lanes)
+    await in_worker_thread(warm_up)(0)
     # One flow per lane: a lane's steps run one after the other, so no order is ever moved by
     # two threads at once.
     flows = [
