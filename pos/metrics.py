@@ -18,7 +18,8 @@ fanout_latency = Histogram(
 )
 fanout_handout = Histogram(
     "pos_fanout_handout_seconds",
-    "Time to hand one event to every local socket of its outlet (the in-process fan-out)",
+    "Time to hand one published message (an event, or the events of one transaction) to every "
+    "local socket of its outlet (the in-process fan-out)",
     buckets=(0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1),
 )
 socket_sends_suspended = Counter(

@@ -29,7 +29,7 @@ from django.conf import settings
 from pos import metrics
 from pos.models import StreamCursor
 from pos.streams import log
-from pos.streams.wire import group_for_outlet, message_from_row
+from pos.streams.wire import group_for_outlet, message_from_row, messages_of
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ REORDER_WAIT_S = 0.05
 class Subscriber(Protocol):
     last_seq: int
 
-    def deliver(self, message: dict[str, Any]) -> None: ...
+    def deliver_many(self, messages: list[dict[str, Any]]) -> None: ...
 
     def request_catch_up(self) -> None: ...
 
@@ -165,33 +165,38 @@ class StreamHub:
 
     # --- delivery ---------------------------------------------------------------------------
     def dispatch(self, message: dict[str, Any]) -> None:
-        """Hand a message from the layer to the outlet's sockets, in seq order: one that
-        arrives after a gap waits up to ``REORDER_WAIT_S`` for the missing ones."""
+        """Hand a message from the layer (one event, or a transaction's events of one outlet)
+        to the outlet's sockets, in seq order: an event that arrives after a gap waits up to
+        ``REORDER_WAIT_S`` for the missing ones."""
+        messages = messages_of(message)
         outlet_id = message.get("outlet")
-        if not self.subscribers.get(outlet_id):
+        if not messages or not self.subscribers.get(outlet_id):
             return
-        seq = message["seq"]
-        expected = self._next_seq.get(outlet_id)
-        if expected is not None and seq > expected:
-            self._held.setdefault(outlet_id, {})[seq] = message
-            if outlet_id not in self._release_timers:
-                self._release_timers[outlet_id] = asyncio.get_running_loop().call_later(
-                    REORDER_WAIT_S, self._release, outlet_id
-                )
-            return
-        self._hand_out(outlet_id, message)
-        if expected is None or seq == expected:
-            self._next_seq[outlet_id] = seq + 1
-            self._drain(outlet_id)
+        ready: list[dict[str, Any]] = []
+        for event in messages:
+            seq = event["seq"]
+            expected = self._next_seq.get(outlet_id)
+            if expected is not None and seq > expected:
+                self._held.setdefault(outlet_id, {})[seq] = event
+                continue
+            ready.append(event)
+            if expected is None or seq == expected:
+                self._next_seq[outlet_id] = seq + 1
+                self._drain(outlet_id, ready)
+        if self._held.get(outlet_id) and outlet_id not in self._release_timers:
+            self._release_timers[outlet_id] = asyncio.get_running_loop().call_later(
+                REORDER_WAIT_S, self._release, outlet_id
+            )
+        self._hand_out(outlet_id, ready)
 
-    def _drain(self, outlet_id: str) -> None:
-        """Hand out held messages that are next in line."""
+    def _drain(self, outlet_id: str, ready: list[dict[str, Any]]) -> None:
+        """Move held messages that are next in line to ``ready``."""
         held = self._held.get(outlet_id)
         while held:
             message = held.pop(self._next_seq[outlet_id], None)
             if message is None:
                 return
-            self._hand_out(outlet_id, message)
+            ready.append(message)
             self._next_seq[outlet_id] += 1
         self._held.pop(outlet_id, None)
         timer = self._release_timers.pop(outlet_id, None)
@@ -203,23 +208,27 @@ class StreamHub:
         a gap from the log, as after any lost message)."""
         self._release_timers.pop(outlet_id, None)
         held = self._held.pop(outlet_id, None) or {}
-        for seq in sorted(held):
-            self._hand_out(outlet_id, held[seq])  # a no-op once the outlet has no sockets
-            self._next_seq[outlet_id] = seq + 1
+        ready = [held[seq] for seq in sorted(held)]
+        if ready:
+            self._next_seq[outlet_id] = ready[-1]["seq"] + 1
+        self._hand_out(outlet_id, ready)  # a no-op once the outlet has no sockets
 
-    def _hand_out(self, outlet_id: str, message: dict[str, Any]) -> None:
+    def _hand_out(self, outlet_id: str, messages: list[dict[str, Any]]) -> None:
         subscribers = self.subscribers.get(outlet_id)
-        if not subscribers:
+        if not subscribers or not messages:
             return
-        self._recent_of(outlet_id).add(message)
-        committed = message.get("committed")
-        if committed:
-            metrics.fanout_latency.observe(max(0.0, time.time() - committed))
+        recent = self._recent_of(outlet_id)
+        now = time.time()
+        for message in messages:
+            recent.add(message)
+            committed = message.get("committed")
+            if committed:
+                metrics.fanout_latency.observe(max(0.0, now - committed))
         started = time.perf_counter()
         for subscriber in tuple(subscribers):
-            subscriber.deliver(message)
+            subscriber.deliver_many(messages)
         metrics.fanout_handout.observe(time.perf_counter() - started)
-        metrics.events_delivered.inc(len(subscribers))
+        metrics.events_delivered.inc(len(subscribers) * len(messages))
 
     # --- the event source of catch-ups ------------------------------------------------------
     def _recent_of(self, outlet_id: str) -> RecentEvents:

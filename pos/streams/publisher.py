@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from pos import metrics
 from pos.models import StreamEvent
-from pos.streams.wire import group_for_outlet, message_for
+from pos.streams.wire import batch_message, batches_for, group_for_outlet
 
 logger = logging.getLogger(__name__)
 
@@ -47,22 +47,23 @@ def _mark_published(ids: Sequence[int]) -> None:
 
 
 async def send_events(events: Sequence[StreamEvent]) -> list[int]:
-    """Send each event to its outlet's group, in order; stop at the first failure (later
-    events wait for the relay, so order holds). Returns the ids of the events sent."""
+    """Send the events to their outlets' groups, each outlet's in seq order and together (one
+    message per outlet and transaction, up to ``BATCH_MAX_EVENTS``); stop at the first
+    failure (later events wait for the relay, so order holds). Returns the ids sent."""
     layer = get_channel_layer()
     sent: list[int] = []
-    for event in events:
+    for outlet_id, batch in batches_for(events):
         try:
-            await layer.group_send(group_for_outlet(event.outlet_id), message_for(event))
+            await layer.group_send(group_for_outlet(outlet_id), batch_message(outlet_id, batch))
         except Exception:
             metrics.publish_failures.inc()
             logger.warning(
                 "publication failed; the relay will retry",
-                extra={"outlet": str(event.outlet_id), "seq": event.seq, "event": event.name},
+                extra={"outlet": outlet_id, "seq": batch[0].seq, "events": len(batch)},
                 exc_info=True,
             )
             break
-        sent.append(event.pk)
+        sent.extend(event.pk for event in batch)
     return sent
 
 

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -107,18 +107,31 @@ class Subscription:
 
     # --- called by the hub, on the loop, without awaiting: quick, never blocks --------------
     def deliver(self, message: Message) -> None:
+        self.deliver_many((message,))
+
+    def deliver_many(self, messages: Sequence[Message]) -> None:
+        """Take events of the outlet in seq order (one, or a transaction's): while in step,
+        those this socket accepts go out together, in one write where the server takes
+        prebuilt frames; from the first one out of step on, they queue for the writer."""
         if self._dead:
             return
+        index = 0
         if self.writer is None and self.started and not self.buffer and not self.catch_up_needed:
-            seq = message["seq"]
-            if seq <= self.last_seq:
-                return  # already sent (replay, or a relay re-publication)
-            if seq == self.last_seq + 1:
+            accepted: list[Message] = []
+            for message in messages:
+                seq = message["seq"]
+                if seq > self.last_seq + 1:
+                    break  # a gap: the writer fills it before sending this one
+                index += 1
+                if seq <= self.last_seq:
+                    continue  # already sent (replay, or a relay re-publication)
                 self.last_seq = seq
                 if self._accepts(message):
-                    self._send_now(message)
-                return
-        self._enqueue(message)
+                    accepted.append(message)
+            if accepted:
+                self._send_now(accepted)
+        for message in messages[index:]:
+            self._enqueue(message)
 
     def request_catch_up(self) -> None:
         if self._dead:
@@ -145,21 +158,31 @@ class Subscription:
     def _accepts(self, message: Message) -> bool:
         return self.socket.accepts(message["name"], message.get("order"), message.get("station"))
 
-    def _send_now(self, message: Message) -> None:
-        if self.send_frame is not None and self.send_frame(frame_of(message)):
+    def _send_now(self, messages: list[Message]) -> None:
+        """Send ``messages`` (in order, already counted in ``last_seq``) without awaiting;
+        what cannot be sent at once is finished by the writer, ahead of anything queued."""
+        if self.send_frame is not None:
+            frame = (frame_of(messages[0]) if len(messages) == 1
+                     else b"".join(frame_of(message) for message in messages))
+            if self.send_frame(frame):
+                return
+        for index, message in enumerate(messages):
+            coro = self.socket.base_send({"type": "websocket.send", "text": message["text"]})
+            try:
+                pending = coro.send(None)
+            except StopIteration:
+                continue
+            except Exception:
+                self._dead = True  # the socket is gone; its disconnect cleans up
+                logger.debug("send to a closed socket", exc_info=True)
+                return
+            # The transport is paused: the writer finishes this send and sends the rest; later
+            # events queue behind them.
+            metrics.socket_sends_suspended.inc()
+            self.writer = asyncio.get_running_loop().create_task(
+                self._drain(coro, pending, messages[index + 1 :])
+            )
             return
-        coro = self.socket.base_send({"type": "websocket.send", "text": message["text"]})
-        try:
-            pending = coro.send(None)
-        except StopIteration:
-            return
-        except Exception:
-            self._dead = True  # the socket is gone; its disconnect cleans up
-            logger.debug("send to a closed socket", exc_info=True)
-            return
-        # The transport is paused: finish this send in the writer; later events queue behind.
-        metrics.socket_sends_suspended.inc()
-        self.writer = asyncio.get_running_loop().create_task(self._drain(coro, pending))
 
     def _enqueue(self, message: Message) -> None:
         if self.buffer is None:
@@ -176,10 +199,12 @@ class Subscription:
         if self.writer is None and self.started and not self._dead:
             self.writer = asyncio.get_running_loop().create_task(self._drain())
 
-    async def _drain(self, suspended_send=None, pending=None) -> None:
+    async def _drain(self, suspended_send=None, pending=None, unsent=()) -> None:
         try:
             if suspended_send is not None:
                 await finish_suspended(suspended_send, pending)
+            for message in unsent:  # counted in last_seq already: send, do not forward
+                await self.socket.base_send({"type": "websocket.send", "text": message["text"]})
             while True:
                 if self.catch_up_needed:
                     self.catch_up_needed = False

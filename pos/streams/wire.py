@@ -19,6 +19,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from pos.models import StreamEvent
 
 MESSAGE_TYPE = "stream.event"
+# One channel-layer message carrying, in seq order, several events of one outlet committed in
+# one transaction: one Redis group send, and one socket write per screen, for all of them.
+BATCH_TYPE = "stream.events"
+BATCH_MAX_EVENTS = 50
 
 
 def group_for_outlet(outlet_id: uuid.UUID | str) -> str:
@@ -100,3 +104,32 @@ def frame_of(message: dict[str, Any]) -> bytes:
     if frame is None:
         frame = message["frame"] = text_frame(message["text"])
     return frame
+
+
+def batches_for(events) -> list[tuple[str, list]]:
+    """``events`` (in commit order) as (outlet id, events) publications: each outlet's events
+    in their order, at most ``BATCH_MAX_EVENTS`` to a message."""
+    by_outlet: dict[str, list] = {}
+    for event in events:
+        by_outlet.setdefault(str(event.outlet_id), []).append(event)
+    return [
+        (outlet_id, run[i : i + BATCH_MAX_EVENTS])
+        for outlet_id, run in by_outlet.items()
+        for i in range(0, len(run), BATCH_MAX_EVENTS)
+    ]
+
+
+def batch_message(outlet_id: str, events) -> dict[str, Any]:
+    """The channel-layer message for ``events`` of one outlet: one event's message as it is,
+    several as a ``BATCH_TYPE`` message holding theirs."""
+    if len(events) == 1:
+        return message_for(events[0])
+    return {"type": BATCH_TYPE, "outlet": outlet_id,
+            "messages": [message_for(event) for event in events]}
+
+
+def messages_of(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The event messages a channel-layer message carries (one, or a batch's)."""
+    if message.get("type") == BATCH_TYPE:
+        return message["messages"]
+    return [message]

@@ -93,9 +93,11 @@ class Recorder:
     def __init__(self) -> None:
         self.last_seq = 0
         self.seqs: list[int] = []
+        self.handed: list[int] = []  # how many messages each hand-out carried
 
-    def deliver(self, message: dict) -> None:
-        self.seqs.append(message["seq"])
+    def deliver_many(self, messages: list[dict]) -> None:
+        self.seqs.extend(message["seq"] for message in messages)
+        self.handed.append(len(messages))
 
     def request_catch_up(self) -> None:
         pass
@@ -149,3 +151,27 @@ async def test_each_hand_out_is_timed_once():
         hub.dispatch(_message(seq))
     assert handouts() == before + 3  # once per event, not per socket
     assert all(screen.seqs == [1, 2, 3] for screen in screens)
+
+
+async def test_a_transactions_events_are_handed_out_together_and_in_order():
+    hub = StreamHub()
+    screen = Recorder()
+    hub.subscribers["o"] = {screen}
+    hub.dispatch(_message(1))
+    hub.dispatch({"type": "stream.events", "outlet": "o",
+                  "messages": [_message(2), _message(3), _message(4)]})
+    assert screen.seqs == [1, 2, 3, 4]
+    assert screen.handed == [1, 3]  # one hand-out for the transaction's three
+    assert hub.recent("o", 4)["text"] == "e4"
+
+
+async def test_a_batch_after_a_gap_waits_and_is_handed_out_with_the_missing_event():
+    hub = StreamHub()
+    screen = Recorder()
+    hub.subscribers["o"] = {screen}
+    hub.dispatch(_message(1))
+    hub.dispatch({"type": "stream.events", "outlet": "o", "messages": [_message(3), _message(4)]})
+    assert screen.seqs == [1] and hub._release_timers
+    hub.dispatch(_message(2))  # the other writer's event, published a little later
+    assert screen.seqs == [1, 2, 3, 4] and screen.handed == [1, 3]
+    assert not hub._held and not hub._release_timers

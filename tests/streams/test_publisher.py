@@ -11,8 +11,8 @@ from channels.db import database_sync_to_async
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 
 from pos.models import StreamEvent
-from pos.streams import publisher
-from pos.streams.wire import group_for_outlet
+from pos.streams import outbox, publisher, wire
+from pos.streams.wire import BATCH_TYPE, MESSAGE_TYPE, group_for_outlet
 from tests.streams.helpers import communicator, receive, write_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,3 +87,29 @@ async def test_a_thread_of_a_process_serving_sockets_publishes_on_the_serving_lo
 def _start_and_join(thread: threading.Thread) -> None:
     thread.start()
     thread.join(30)
+
+
+def test_a_transactions_events_go_out_as_one_message_per_outlet(world, monkeypatch):
+    monkeypatch.setattr(wire, "BATCH_MAX_EVENTS", 2)
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    channels = {}
+    for outlet in (world.outlet, world.outlet2):
+        channels[outlet.pk] = async_to_sync(layer.new_channel)("probe.")
+        async_to_sync(layer.group_add)(group_for_outlet(outlet.id), channels[outlet.pk])
+    try:
+        with outbox.atomic():
+            for outlet in (world.outlet, world.outlet2, world.outlet, world.outlet):
+                outbox.emit(outlet=outlet, name="order.updated", data={})
+
+        def received(outlet, count):
+            return [async_to_sync(layer.receive)(channels[outlet.pk]) for _ in range(count)]
+
+        first, second = received(world.outlet, 2)
+        assert first["type"] == BATCH_TYPE and [m["seq"] for m in first["messages"]] == [1, 2]
+        assert second["type"] == MESSAGE_TYPE and second["seq"] == 3  # over the batch size
+        [other] = received(world.outlet2, 1)
+        assert other["type"] == MESSAGE_TYPE and other["seq"] == 1
+        assert not StreamEvent.objects.filter(published_at__isnull=True).exists()
+    finally:
+        for outlet in (world.outlet, world.outlet2):
+            async_to_sync(layer.group_discard)(group_for_outlet(outlet.id), channels[outlet.pk])

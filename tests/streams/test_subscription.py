@@ -100,6 +100,40 @@ async def test_prebuilt_frames_are_written_once_built_and_text_goes_through_send
     assert socket.frames == ["e2"] and len(socket.written) == 1
 
 
+async def test_a_transactions_events_go_out_in_one_write_of_what_the_socket_accepts():
+    socket, source = FramingSocket(), FakeSource([])
+    sub = Subscription(socket, source, "o", last_seq=0)
+    sub.started = True
+    sub.deliver_many([message(1), message(2, order="other"), message(3)])
+    assert socket.written == [text_frame("e1") + text_frame("e3")]
+    assert sub.last_seq == 3 and sub.writer is None
+
+
+async def test_a_batch_with_a_gap_sends_what_is_in_step_and_fills_the_gap_before_the_rest():
+    socket, source = FramingSocket(), FakeSource([message(s) for s in range(1, 6)])
+    sub = Subscription(socket, source, "o", last_seq=0)
+    sub.started = True
+    sub.deliver_many([message(1), message(1), message(2), message(4), message(5)])
+    assert socket.written == [text_frame("e1") + text_frame("e2")]
+    await settle()  # the writer reads 3 from the log, then sends 4 and 5
+    assert socket.written[1:] == [text_frame("e3"), text_frame("e4"), text_frame("e5")]
+    assert sub.last_seq == 5
+
+
+async def test_a_batch_the_server_cannot_take_at_once_is_sent_in_order_before_later_events():
+    socket, source = FakeSocket(), FakeSource([])
+    sub = Subscription(socket, source, "o", last_seq=0)
+    sub.started = True
+    socket.paused.clear()
+    sub.deliver_many([message(1), message(2), message(3)])
+    sub.deliver(message(4))
+    assert socket.frames == [] and sub.writer is not None
+    socket.paused.set()
+    await settle()
+    assert socket.frames == ["e1", "e2", "e3", "e4"]
+    assert sub.writer is None
+
+
 async def test_a_paused_socket_buffers_in_order_and_resumes():
     socket, source = FakeSocket(), FakeSource([])
     sub = Subscription(socket, source, "o", last_seq=0)
