@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="service calls in flight in each writer (service mode)")
     parser.add_argument("--rates", type=float, nargs="+",
                         default=[50, 100, 200, 300, 400, 600, 800], help="rates of the sweep")
+    parser.add_argument("--sweep-per-tx", type=int, default=0,
+                        help="events per transaction in the project's sweep steps (0: rate/50, "
+                             "so that the writers keep up; 1: every event its own transaction, "
+                             "one message each as the reference gets them)")
     parser.add_argument("--sweep-seconds", type=float, default=8.0,
                         help="length of each sweep step (events = rate x seconds)")
     parser.add_argument("--idle-screens", type=int, default=None)
@@ -265,7 +269,8 @@ class Bench:
                 row = runs.fanout(self.ctx, target=target, screens=screens, rate=rate,
                                   events=events, mode="broadcast" if target == "reference"
                                   else "publish",
-                                  batch=max(1, int(rate // 50)) if target == "project" else 1,
+                                  batch=(self.args.sweep_per_tx or max(1, int(rate // 50)))
+                                  if target == "project" else 1,
                                   writers=self.args.writers)
                 row["label"] = "sweep"
                 row["passed"] = (row["lost"] == 0 and row["p99_ms"] <= limit
