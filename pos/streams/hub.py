@@ -3,7 +3,9 @@
 Every server process owns one hub per event loop. The hub holds one channel on the layer, adds
 it to the group of each outlet that has at least one local socket, and hands each message it
 receives to the subscriptions of that outlet. Redis work per event is therefore O(processes),
-not O(sockets), and the message text (already JSON) is built once at publication.
+not O(sockets), and the message text (already JSON) is built once at publication. A process
+that falls behind hands out what has queued up together, one write per socket for all of it,
+so that it catches up rather than falling further behind.
 
 The hub never trusts the layer to deliver. After a receive error it rejoins its groups and
 asks every subscription to catch up from the log; a watchdog compares each subscription with
@@ -20,6 +22,7 @@ import time
 import uuid
 import weakref
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
@@ -39,6 +42,13 @@ GROUP_REFRESH_S = 3600.0
 # so arrive, out of seq order. A later event waits this long for the ones before it, so that
 # sockets get them in order from memory instead of each filling the gap from the log.
 REORDER_WAIT_S = 0.05
+# A message that reaches the hub more than LATE_S after its publication has queued behind
+# others: the process is behind (a burst, a slow core). The hub then lets GATHER_S pass before
+# handing out, and hands out everything that arrived meanwhile together: one write per socket
+# for all of it instead of one per event, so a backlog shrinks instead of feeding itself. A
+# process that keeps up hands out every message as it arrives.
+LATE_S = 0.015
+GATHER_S = 0.005
 
 
 class Subscriber(Protocol):
@@ -69,6 +79,16 @@ class RecentEvents:
             self.by_seq.pop(self.order.popleft(), None)
 
 
+def _seq(message: dict[str, Any]) -> int:
+    return message["seq"]
+
+
+def _waited(message: dict[str, Any]) -> float:
+    """Seconds since the layer message was published (its last event's stamp)."""
+    published = messages_of(message)[-1].get("published")
+    return time.time() - published if published else 0.0
+
+
 def _log_messages(outlet_id: str, after: int) -> list[dict[str, Any]]:
     outlet_id = str(uuid.UUID(str(outlet_id)))
     return [message_from_row(outlet_id, row) for row in log.event_rows_after(outlet_id, after)]
@@ -97,6 +117,9 @@ class StreamHub:
         self._next_seq: dict[str, int] = {}
         self._held: dict[str, dict[int, dict[str, Any]]] = {}
         self._release_timers: dict[str, asyncio.TimerHandle] = {}
+        # Messages received from the layer and not handed out yet (see LATE_S).
+        self._arrivals: deque[dict[str, Any]] = deque()
+        self._arrived: asyncio.Event | None = None
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
 
@@ -113,6 +136,7 @@ class StreamHub:
                 loop = asyncio.get_running_loop()
                 self._tasks = [
                     loop.create_task(self._read_loop(), name="stream-hub-reader"),
+                    loop.create_task(self._dispatch_loop(), name="stream-hub-dispatcher"),
                     loop.create_task(self._watchdog(), name="stream-hub-watchdog"),
                 ]
 
@@ -154,6 +178,7 @@ class StreamHub:
 
     async def _stop_tasks(self) -> None:
         tasks, self._tasks = self._tasks, []
+        self._arrivals.clear()
         current = asyncio.current_task()
         for task in tasks:
             if task is not current:
@@ -166,14 +191,25 @@ class StreamHub:
     # --- delivery ---------------------------------------------------------------------------
     def dispatch(self, message: dict[str, Any]) -> None:
         """Hand a message from the layer (one event, or a transaction's events of one outlet)
-        to the outlet's sockets, in seq order: an event that arrives after a gap waits up to
+        to the outlet's sockets."""
+        self.dispatch_many((message,))
+
+    def dispatch_many(self, messages: Sequence[dict[str, Any]]) -> None:
+        """Hand messages from the layer to their outlets' sockets: each outlet's events in one
+        hand-out, in seq order; an event that arrives after a gap waits up to
         ``REORDER_WAIT_S`` for the missing ones."""
-        messages = messages_of(message)
-        outlet_id = message.get("outlet")
-        if not messages or not self.subscribers.get(outlet_id):
-            return
+        by_outlet: dict[str, list[dict[str, Any]]] = {}
+        for message in messages:
+            by_outlet.setdefault(message.get("outlet"), []).extend(messages_of(message))
+        for outlet_id, events in by_outlet.items():
+            if self.subscribers.get(outlet_id):
+                if len(events) > 1:
+                    events.sort(key=_seq)
+                self._dispatch_events(outlet_id, events)
+
+    def _dispatch_events(self, outlet_id: str, events: list[dict[str, Any]]) -> None:
         ready: list[dict[str, Any]] = []
-        for event in messages:
+        for event in events:
             seq = event["seq"]
             expected = self._next_seq.get(outlet_id)
             if expected is not None and seq > expected:
@@ -293,7 +329,33 @@ class StreamHub:
                 async with self._lock:
                     await self._rejoin_all()
                 self._everyone_catch_up()
-            self.dispatch(message)
+            self._arrivals.append(message)
+            self._arrival_event().set()
+
+    def _arrival_event(self) -> asyncio.Event:
+        if self._arrived is None:
+            self._arrived = asyncio.Event()
+        return self._arrived
+
+    async def _dispatch_loop(self) -> None:
+        """Hand out what the reader received: at once, or, when the process is behind,
+        together with what arrives in the next ``GATHER_S`` (see ``LATE_S``)."""
+        arrived = self._arrival_event()
+        while True:
+            await arrived.wait()
+            arrived.clear()
+            if not self._arrivals:
+                continue
+            if _waited(self._arrivals[-1]) > LATE_S:
+                await asyncio.sleep(GATHER_S)
+                arrived.clear()
+            batch = list(self._arrivals)
+            self._arrivals.clear()
+            try:
+                self.dispatch_many(batch)
+            except Exception:
+                logger.exception("stream hand-out failed; sockets catch up from the log")
+                self._everyone_catch_up()
 
     async def _watchdog(self) -> None:
         """Catch up any subscription still behind a seq committed one interval ago.

@@ -6,6 +6,7 @@ timed."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -175,3 +176,62 @@ async def test_a_batch_after_a_gap_waits_and_is_handed_out_with_the_missing_even
     hub.dispatch(_message(2))  # the other writer's event, published a little later
     assert screen.seqs == [1, 2, 3, 4] and screen.handed == [1, 3]
     assert not hub._held and not hub._release_timers
+
+
+async def test_messages_received_together_are_handed_out_together_in_seq_order():
+    hub = StreamHub()
+    screen, other = Recorder(), Recorder()
+    hub.subscribers["o"] = {screen}
+    hub.subscribers["p"] = {other}
+    hub.dispatch_many([_message(2), {**_message(1), "outlet": "p"}, _message(1), _message(3)])
+    assert screen.seqs == [1, 2, 3] and screen.handed == [3]
+    assert other.seqs == [1] and other.handed == [1]
+
+
+class QueueLayer:
+    """A channel layer whose receive hands out what the test puts in ``queue``."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue = asyncio.Queue()
+
+    async def receive(self, channel: str) -> dict:
+        return await self.queue.get()
+
+
+async def _running_hub(screen: Recorder) -> tuple[QueueLayer, list[asyncio.Task]]:
+    """A hub whose reader and dispatcher run on ``QueueLayer``, with ``screen`` subscribed."""
+    hub = StreamHub()
+    hub.layer, hub.channel = QueueLayer(), "hub.test!x"
+    hub.subscribers["o"] = {screen}
+    tasks = [asyncio.create_task(hub._read_loop()), asyncio.create_task(hub._dispatch_loop())]
+    return hub.layer, tasks
+
+
+async def test_a_hub_that_keeps_up_hands_out_each_message_as_it_arrives():
+    screen = Recorder()
+    layer, tasks = await _running_hub(screen)
+    try:
+        for seq in (1, 2, 3):
+            await layer.queue.put({**_message(seq), "published": time.time()})
+            await asyncio.sleep(0.002)
+            assert screen.seqs[-1] == seq  # no wait for company
+        assert screen.handed == [1, 1, 1]
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def test_a_hub_that_is_behind_hands_out_what_arrives_meanwhile_together():
+    screen = Recorder()
+    layer, tasks = await _running_hub(screen)
+    try:
+        late = time.time() - 1.0  # published a second ago: the process is behind
+        await layer.queue.put({**_message(1), "published": late})
+        await asyncio.sleep(0)
+        await layer.queue.put({**_message(2), "published": late})
+        await layer.queue.put({**_message(3), "published": late})
+        await asyncio.sleep(hub_module.GATHER_S * 4)
+        assert screen.seqs == [1, 2, 3] and screen.handed == [3]
+    finally:
+        for task in tasks:
+            task.cancel()
