@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--writers", type=int, default=2,
                         help="driver processes committing the project's events side by side, "
                              "as several web processes do (publish and service modes)")
+    parser.add_argument("--writers-on", choices=("load", "server", "any"), default="load",
+                        help="core of the events drivers: the load client's (default), the "
+                             "server's (as web and socket processes share a host), or any")
     parser.add_argument("--lanes", type=int, default=2,
                         help="service calls in flight in each writer (service mode)")
     parser.add_argument("--rates", type=float, nargs="+",
@@ -353,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     bench_url = database.bench_database_url(database_url, args.bench_db)
     raise_open_files_limit(20000)
-    pinning = Pinning(enabled=not args.no_pin)
+    pinning = Pinning(enabled=not args.no_pin, writers_on=args.writers_on)
     own_redis = OwnRedis(pinning, args.max_seconds * 20) if args.redis == "own" else None
     try:
         return run_bench(args, argv, bench_url, own_redis.url if own_redis else redis_url,

@@ -48,18 +48,28 @@ class Pinning:
     is pinned, and the report says so.
     """
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, writers_on: str = "load") -> None:
         cores = sorted(os.sched_getaffinity(0))
         self.taskset = shutil.which("taskset") if enabled else None
         self.active = bool(self.taskset) and len(cores) >= 2
         self.server_core = cores[0]
         self.load_core = cores[1] if len(cores) >= 2 else cores[0]
+        # Where the events drivers (the writers) run: with the load client ("load"), with the
+        # server as web processes share a host with socket processes ("server"), or wherever
+        # the scheduler puts them ("any").
+        self.writers_on = writers_on
 
     def server(self, argv: list[str]) -> list[str]:
         return self._wrap(argv, self.server_core)
 
     def load(self, argv: list[str]) -> list[str]:
         return self._wrap(argv, self.load_core)
+
+    def writer(self, argv: list[str]) -> list[str]:
+        if self.writers_on == "any":
+            return argv
+        return self._wrap(argv, self.server_core if self.writers_on == "server"
+                          else self.load_core)
 
     def _wrap(self, argv: list[str], core: int) -> list[str]:
         if not self.active:
@@ -69,7 +79,10 @@ class Pinning:
     def describe(self) -> str:
         if not self.active:
             return "not pinned (taskset missing or a single core)"
-        return f"server on core {self.server_core}, load client and driver on core {self.load_core}"
+        writers = {"load": f"core {self.load_core}", "server": f"core {self.server_core}",
+                   "any": "any core"}[self.writers_on]
+        return (f"server on core {self.server_core}, load client on core {self.load_core}, "
+                f"event writers on {writers}")
 
 
 def raise_open_files_limit(wanted: int) -> int:

@@ -60,7 +60,7 @@ class Context:
                 env: dict[str, str] | None = None) -> Child:
         argv = ["timeout", "-s", "KILL", str(int(timeout) + 30),
                 *python_module("bench.driver", "--max-seconds", str(timeout), *args)]
-        return Child(name, self.pinning.load(argv), {**self.env, **(env or {})})
+        return Child(name, self.pinning.writer(argv), {**self.env, **(env or {})})
 
     def drive(self, *args: str, env: dict[str, str] | None = None, timeout: float) -> dict:
         driver = self._driver("driver", timeout, *args, env=env)
