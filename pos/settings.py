@@ -150,7 +150,8 @@ CHANNELS_PREFIX = env_str("CHANNELS_PREFIX", "pos")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis' layer with a group send of two requests (pos/channel_layer.py).
+            "BACKEND": "pos.channel_layer.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL}],
                 "prefix": CHANNELS_PREFIX,

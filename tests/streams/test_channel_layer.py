@@ -1,0 +1,101 @@
+"""``pos.channel_layer.RedisChannelLayer``: channels-redis' group send rules in two requests.
+
+Runs against the Redis of ``REDIS_URL`` (CI has one), under a prefix of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from channels_redis.core import RedisChannelLayer as ChannelsRedisLayer
+from django.conf import settings
+from redis.asyncio import client as redis_client
+
+from pos.channel_layer import RedisChannelLayer
+
+
+@pytest.fixture
+async def layers():
+    """Our layer and channels-redis' own, on one prefix; flushed afterwards."""
+    assert settings.REDIS_URL, "these tests need the Redis of REDIS_URL"
+    options = {"hosts": [settings.REDIS_URL], "prefix": f"test-layer-{uuid.uuid4().hex}",
+               "capacity": 2, "expiry": 60, "group_expiry": 3600}
+    ours, theirs = RedisChannelLayer(**options), ChannelsRedisLayer(**options)
+    try:
+        yield ours, theirs
+    finally:
+        await ours.flush()
+        await ours.close_pools()
+        await theirs.close_pools()
+
+
+async def _receive(layer, channel: str) -> dict:
+    return await asyncio.wait_for(layer.receive(channel), 5)
+
+
+async def test_every_member_gets_the_message_and_channels_redis_reads_it(layers):
+    ours, theirs = layers
+    local = await theirs.new_channel("hub.")  # a process channel, as the hub's
+    plain = "plain.channel"
+    for channel in (local, plain):
+        await ours.group_add("outlet.x", channel)
+    await ours.group_send("outlet.x", {"type": "stream.event", "seq": 1})
+    assert await _receive(theirs, local) == {"type": "stream.event", "seq": 1}
+    assert await _receive(theirs, plain) == {"type": "stream.event", "seq": 1}
+
+
+async def test_a_channel_at_capacity_is_skipped_and_the_others_still_get_it(layers):
+    ours, theirs = layers
+    for channel in ("full.one", "free.one"):
+        await ours.group_add("g", channel)
+    for seq in (1, 2):
+        await ours.send("full.one", {"type": "x", "seq": seq})  # capacity is 2
+    await ours.group_send("g", {"type": "x", "seq": 3})
+    assert [(await _receive(theirs, "full.one"))["seq"] for _ in range(2)] == [1, 2]
+    assert (await _receive(theirs, "free.one"))["seq"] == 3
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(theirs.receive("full.one"), 0.3)  # 3 never went in
+
+
+async def test_expired_messages_make_room_and_expired_members_are_dropped(layers):
+    ours, theirs = layers
+    connection = ours.connection(0)
+    full = ours.prefix + "full.two"
+    old = time.time() - 3600
+    await connection.zadd(full, {b"stale-1": old, b"stale-2": old})  # expired, but counted
+    await ours.group_add("g", "full.two")
+    await ours.group_add("g", "gone.two")
+    await connection.zadd(ours._group_key("g"), {b"gone.two": int(time.time()) - 7200})
+    await ours.group_send("g", {"type": "x", "seq": 1})
+    assert (await _receive(theirs, "full.two"))["seq"] == 1  # the stale ones were dropped
+    assert await connection.zrange(ours._group_key("g"), 0, -1) == [b"full.two"]
+    assert await connection.zcard(ours.prefix + "gone.two") == 0
+
+
+async def test_a_group_with_no_members_is_a_no_op(layers):
+    ours, _ = layers
+    await ours.group_send("nobody.here", {"type": "x"})
+
+
+async def test_a_group_send_is_two_requests_to_redis(layers, monkeypatch):
+    ours, theirs = layers
+    for channel in ("a.one", "b.one", await theirs.new_channel("hub.")):
+        await ours.group_add("g", channel)
+    requests: list[str] = []
+    real_execute = redis_client.Redis.execute_command
+
+    async def counting(self, *args, **options):
+        requests.append(str(args[0]))
+        return await real_execute(self, *args, **options)
+
+    monkeypatch.setattr(redis_client.Redis, "execute_command", counting)
+    monkeypatch.setattr(redis_client.Pipeline, "execute", _refuse_pipelines)
+    await ours.group_send("g", {"type": "x"})
+    assert requests == ["EVAL", "EVAL"]
+
+
+async def _refuse_pipelines(self, *args, **options):
+    raise AssertionError("group_send should not need a pipeline")
