@@ -25,8 +25,8 @@ from catalog.models import Product
 from orders import lifecycle, pricing
 from orders.models import Order, OrderItem, OrderNumberCounter, OrderStatus, OrderType
 from orders.models import PaymentStatus as PS
-from orders.selectors import order_with_items
-from orders.serializers import OrderSerializer
+from orders.selectors import order_with_items, with_items
+from orders.serializers import order_data
 from pos.api_errors import (
     DomainValidationError,
     InsufficientStock,
@@ -88,7 +88,7 @@ def format_order_number(n: int) -> str:
 
 def _serialized(order_id: uuid.UUID) -> tuple[Order, dict[str, Any]]:
     order = order_with_items(order_id)
-    return order, dict(OrderSerializer(order).data)
+    return order, order_data(order)
 
 
 def _require_writer(actor: User, outlet: Outlet) -> None:
@@ -421,10 +421,13 @@ def order_transition(
         _return_stock(order)
         order.stock_taken = False
     order.status = to_status
-    order.version = F("version") + 1
+    order.version += 1  # the row is locked: no one else can have moved it
     order.save(update_fields=["status", "version", "stock_taken", "updated_at"])
 
-    order, data = _serialized(order.pk)
+    # What was saved is what the instance holds: render it with its items, without reading
+    # the order again.
+    order = with_items(order)
+    data = order_data(order)
     data["from"] = from_status
     data["to"] = to_status
     emit(outlet=order.outlet, name="order.status_changed", data=data, order_id=order.pk)
