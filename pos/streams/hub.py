@@ -46,7 +46,9 @@ REORDER_WAIT_S = 0.05
 # others: the process is behind (a burst, a slow core). The hub then lets GATHER_S pass before
 # handing out, and hands out everything that arrived meanwhile together: one write per socket
 # for all of it instead of one per event, so a backlog shrinks instead of feeding itself. A
-# process that keeps up hands out every message as it arrives.
+# process that keeps up hands out every message as it arrives. The publication stamp is the
+# publishing host's clock: hosts kept in step by NTP differ by far less than LATE_S, and a
+# host whose clock runs ahead would at worst cost every message GATHER_S.
 LATE_S = 0.015
 GATHER_S = 0.005
 
