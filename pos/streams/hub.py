@@ -81,6 +81,34 @@ class RecentEvents:
             self.by_seq.pop(self.order.popleft(), None)
 
 
+class OutletStream:
+    """What the hub keeps for one outlet that has local sockets; dropped with the last one."""
+
+    __slots__ = ("fill_lock", "held", "log_end", "log_reads", "next_seq", "recent",
+                 "release_timer", "subscribers")
+
+    def __init__(self, recent_size: int) -> None:
+        self.subscribers: set[Subscriber] = set()
+        self.recent = RecentEvents(recent_size)
+        # One log read at a time (``fetch_after``): reads started, and (read, seq) of the
+        # latest read that found the log ending at seq. A catch-up that waited for a read
+        # which started after it asked, and is not behind where that read found the end, has
+        # nothing to read.
+        self.fill_lock = asyncio.Lock()
+        self.log_reads = 0
+        self.log_end: tuple[int, int] | None = None
+        # The seq handed out next, and arrivals after a gap held for it (REORDER_WAIT_S).
+        self.next_seq: int | None = None
+        self.held: dict[int, dict[str, Any]] = {}
+        self.release_timer: asyncio.TimerHandle | None = None
+
+    def cancel_release(self) -> None:
+        """No held event waits any more (or the outlet is dropped): stop the reorder timer."""
+        if self.release_timer is not None:
+            self.release_timer.cancel()
+            self.release_timer = None
+
+
 def _seq(message: dict[str, Any]) -> int:
     return message["seq"]
 
@@ -107,18 +135,7 @@ class StreamHub:
     def __init__(self) -> None:
         self.layer = get_channel_layer()
         self.channel: str | None = None
-        self.subscribers: dict[str, set[Subscriber]] = {}
-        self._recent: dict[str, RecentEvents] = {}
-        self._fill_locks: dict[str, asyncio.Lock] = {}
-        # Per outlet: log reads started, and (read, seq) of the latest read that found the log
-        # ending at seq. A catch-up that waited for a read which started after it asked, and
-        # is not behind where that read found the end, has nothing to read.
-        self._log_reads: dict[str, int] = {}
-        self._log_ends: dict[str, tuple[int, int]] = {}
-        # Per outlet: the seq the hub dispatches next, and arrivals after a gap held for it.
-        self._next_seq: dict[str, int] = {}
-        self._held: dict[str, dict[int, dict[str, Any]]] = {}
-        self._release_timers: dict[str, asyncio.TimerHandle] = {}
+        self.outlets: dict[str, OutletStream] = {}
         # Messages received from the layer and not handed out yet (see LATE_S).
         self._arrivals: deque[dict[str, Any]] = deque()
         self._arrived: asyncio.Event | None = None
@@ -130,10 +147,11 @@ class StreamHub:
         async with self._lock:
             if self.channel is None:
                 self.channel = await self.layer.new_channel("hub.")
-            subscribers = self.subscribers.setdefault(outlet_id, set())
-            if not subscribers:
+            stream = self.outlets.get(outlet_id)
+            if stream is None:
+                stream = self.outlets[outlet_id] = OutletStream(settings.WS_RECENT_EVENTS)
                 await self._join(outlet_id)
-            subscribers.add(subscriber)
+            stream.subscribers.add(subscriber)
             if not self._tasks:
                 loop = asyncio.get_running_loop()
                 self._tasks = [
@@ -144,26 +162,18 @@ class StreamHub:
 
     async def unsubscribe(self, outlet_id: str, subscriber: Subscriber) -> None:
         async with self._lock:
-            subscribers = self.subscribers.get(outlet_id)
-            if subscribers is None:
+            stream = self.outlets.get(outlet_id)
+            if stream is None:
                 return
-            subscribers.discard(subscriber)
-            if not subscribers:
-                del self.subscribers[outlet_id]
-                self._recent.pop(outlet_id, None)
-                self._fill_locks.pop(outlet_id, None)
-                self._log_reads.pop(outlet_id, None)
-                self._log_ends.pop(outlet_id, None)
-                self._next_seq.pop(outlet_id, None)
-                self._held.pop(outlet_id, None)
-                timer = self._release_timers.pop(outlet_id, None)
-                if timer is not None:
-                    timer.cancel()
+            stream.subscribers.discard(subscriber)
+            if not stream.subscribers:
+                del self.outlets[outlet_id]
+                stream.cancel_release()
                 try:
                     await self.layer.group_discard(group_for_outlet(outlet_id), self.channel)
                 except Exception:
                     logger.warning("group_discard failed", exc_info=True)
-            if not self.subscribers:
+            if not self.outlets:
                 await self._stop_tasks()
 
     async def _join(self, outlet_id: str) -> None:
@@ -175,7 +185,7 @@ class StreamHub:
             logger.warning("group_add failed; serving from the log", exc_info=True)
 
     async def _rejoin_all(self) -> None:
-        for outlet_id in list(self.subscribers):
+        for outlet_id in list(self.outlets):
             await self._join(outlet_id)
 
     async def _stop_tasks(self) -> None:
@@ -204,61 +214,58 @@ class StreamHub:
         for message in messages:
             by_outlet.setdefault(message.get("outlet"), []).extend(messages_of(message))
         for outlet_id, events in by_outlet.items():
-            if self.subscribers.get(outlet_id):
+            stream = self.outlets.get(outlet_id)
+            if stream is not None and stream.subscribers:
                 if len(events) > 1:
                     events.sort(key=_seq)
-                self._dispatch_events(outlet_id, events)
+                self._dispatch_events(stream, events)
 
-    def _dispatch_events(self, outlet_id: str, events: list[dict[str, Any]]) -> None:
+    def _dispatch_events(self, stream: OutletStream, events: list[dict[str, Any]]) -> None:
         ready: list[dict[str, Any]] = []
         for event in events:
             seq = event["seq"]
-            expected = self._next_seq.get(outlet_id)
+            expected = stream.next_seq
             if expected is not None and seq > expected:
-                self._held.setdefault(outlet_id, {})[seq] = event
+                stream.held[seq] = event
                 continue
             ready.append(event)
             if expected is None or seq == expected:
-                self._next_seq[outlet_id] = seq + 1
-                self._drain(outlet_id, ready)
-        if self._held.get(outlet_id) and outlet_id not in self._release_timers:
-            self._release_timers[outlet_id] = asyncio.get_running_loop().call_later(
-                REORDER_WAIT_S, self._release, outlet_id
+                stream.next_seq = seq + 1
+                self._drain(stream, ready)
+        if stream.held and stream.release_timer is None:
+            stream.release_timer = asyncio.get_running_loop().call_later(
+                REORDER_WAIT_S, self._release, stream
             )
-        self._hand_out(outlet_id, ready)
+        self._hand_out(stream, ready)
 
-    def _drain(self, outlet_id: str, ready: list[dict[str, Any]]) -> None:
+    def _drain(self, stream: OutletStream, ready: list[dict[str, Any]]) -> None:
         """Move held messages that are next in line to ``ready``."""
-        held = self._held.get(outlet_id)
+        held = stream.held
         while held:
-            message = held.pop(self._next_seq[outlet_id], None)
+            message = held.pop(stream.next_seq, None)
             if message is None:
                 return
             ready.append(message)
-            self._next_seq[outlet_id] += 1
-        self._held.pop(outlet_id, None)
-        timer = self._release_timers.pop(outlet_id, None)
-        if timer is not None:
-            timer.cancel()
+            stream.next_seq += 1
+        stream.cancel_release()
 
-    def _release(self, outlet_id: str) -> None:
+    def _release(self, stream: OutletStream) -> None:
         """The wait is over: hand out what is held, in order, gaps and all (each socket fills
         a gap from the log, as after any lost message)."""
-        self._release_timers.pop(outlet_id, None)
-        held = self._held.pop(outlet_id, None) or {}
+        stream.release_timer = None
+        held, stream.held = stream.held, {}
         ready = [held[seq] for seq in sorted(held)]
         if ready:
-            self._next_seq[outlet_id] = ready[-1]["seq"] + 1
-        self._hand_out(outlet_id, ready)  # a no-op once the outlet has no sockets
+            stream.next_seq = ready[-1]["seq"] + 1
+        self._hand_out(stream, ready)
 
-    def _hand_out(self, outlet_id: str, messages: list[dict[str, Any]]) -> None:
-        subscribers = self.subscribers.get(outlet_id)
+    def _hand_out(self, stream: OutletStream, messages: list[dict[str, Any]]) -> None:
+        subscribers = stream.subscribers
         if not subscribers or not messages:
             return
-        recent = self._recent_of(outlet_id)
         now = time.time()
         for message in messages:
-            recent.add(message)
+            stream.recent.add(message)
             committed = message.get("committed")
             if committed:
                 metrics.fanout_latency.observe(max(0.0, now - committed))
@@ -269,15 +276,9 @@ class StreamHub:
         metrics.events_delivered.inc(len(subscribers) * len(messages))
 
     # --- the event source of catch-ups ------------------------------------------------------
-    def _recent_of(self, outlet_id: str) -> RecentEvents:
-        recent = self._recent.get(outlet_id)
-        if recent is None:
-            recent = self._recent[outlet_id] = RecentEvents(settings.WS_RECENT_EVENTS)
-        return recent
-
     def recent(self, outlet_id: str, seq: int) -> dict[str, Any] | None:
-        recent = self._recent.get(outlet_id)
-        return recent.by_seq.get(seq) if recent is not None else None
+        stream = self.outlets.get(outlet_id)
+        return stream.recent.by_seq.get(seq) if stream is not None else None
 
     async def fetch_after(self, outlet_id: str, after: int) -> list[dict[str, Any]] | None:
         """Read the log after ``after`` into the recent events and return what was read.
@@ -288,27 +289,28 @@ class StreamHub:
         screen after a restart) each catch up from their snapshot's seq: those that waited
         for a read which found nothing after their seq get ``[]`` without reading again.
         """
-        reads_before = self._log_reads.get(outlet_id, 0)
-        lock = self._fill_locks.setdefault(outlet_id, asyncio.Lock())
-        async with lock:
-            if self.recent(outlet_id, after + 1) is not None:
+        stream = self.outlets.get(outlet_id)
+        if stream is None:  # no local socket follows the outlet (any more): nothing to share
+            return await database_sync_to_async(_log_messages)(outlet_id, after)
+        reads_before = stream.log_reads
+        async with stream.fill_lock:
+            if stream.recent.by_seq.get(after + 1) is not None:
                 return None
-            end = self._log_ends.get(outlet_id)
+            end = stream.log_end
             if end is not None and end[0] > reads_before and after >= end[1]:
                 return []  # read after this call began: nothing was committed after ``after``
-            read = self._log_reads[outlet_id] = self._log_reads.get(outlet_id, 0) + 1
+            stream.log_reads += 1
+            read = stream.log_reads
             messages = await database_sync_to_async(_log_messages)(outlet_id, after)
             if len(messages) < log.REPLAY_BATCH:
-                self._log_ends[outlet_id] = (read, messages[-1]["seq"] if messages else after)
-            if outlet_id in self.subscribers:
-                recent = self._recent_of(outlet_id)
-                for message in messages:
-                    recent.add(message)
+                stream.log_end = (read, messages[-1]["seq"] if messages else after)
+            for message in messages:
+                stream.recent.add(message)
             return messages
 
     def _everyone_catch_up(self) -> None:
-        for subscribers in self.subscribers.values():
-            for subscriber in tuple(subscribers):
+        for stream in self.outlets.values():
+            for subscriber in tuple(stream.subscribers):
                 subscriber.request_catch_up()
 
     async def _read_loop(self) -> None:
@@ -370,7 +372,7 @@ class StreamHub:
         while True:
             await asyncio.sleep(WATCHDOG_INTERVAL_S)
             since_refresh += WATCHDOG_INTERVAL_S
-            outlet_ids = list(self.subscribers)
+            outlet_ids = list(self.outlets)
             if not outlet_ids:
                 continue
             try:
@@ -379,7 +381,8 @@ class StreamHub:
                 logger.warning("watchdog could not read cursors", exc_info=True)
                 continue
             for outlet_id, settled_seq in previous.items():
-                for subscriber in tuple(self.subscribers.get(outlet_id, ())):
+                stream = self.outlets.get(outlet_id)
+                for subscriber in tuple(stream.subscribers if stream is not None else ()):
                     if subscriber.last_seq < settled_seq:
                         subscriber.request_catch_up()
             previous = cursors

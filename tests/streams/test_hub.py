@@ -12,7 +12,7 @@ import pytest
 
 from pos import metrics
 from pos.streams import hub as hub_module
-from pos.streams.hub import StreamHub
+from pos.streams.hub import OutletStream, StreamHub
 
 
 class FakeLog:
@@ -36,13 +36,23 @@ def log(monkeypatch):
     return fake
 
 
+def following(outlet_id: str, *screens, hub: StreamHub | None = None,
+              recent_size: int = 100) -> StreamHub:
+    """A hub (``hub``, or a new one) with ``screens`` following ``outlet_id``, as ``subscribe``
+    leaves it, without a channel layer."""
+    hub = hub or StreamHub()
+    stream = hub.outlets.setdefault(outlet_id, OutletStream(recent_size))
+    stream.subscribers.update(screens)
+    return hub
+
+
 async def settle():
     for _ in range(10):
         await asyncio.sleep(0)
 
 
 async def test_callers_waiting_on_a_read_that_found_the_end_do_not_read_again(log):
-    hub = StreamHub()
+    hub = following("o")
     first = asyncio.ensure_future(hub.fetch_after("o", 3))
     await settle()
     # These asked while the first read was already running: one of them must read again.
@@ -55,7 +65,7 @@ async def test_callers_waiting_on_a_read_that_found_the_end_do_not_read_again(lo
 
 
 async def test_a_caller_behind_the_end_a_read_found_still_reads(log):
-    hub = StreamHub()
+    hub = following("o")
     first = asyncio.ensure_future(hub.fetch_after("o", 3))
     await settle()
     behind = asyncio.ensure_future(hub.fetch_after("o", 1))
@@ -66,7 +76,7 @@ async def test_a_caller_behind_the_end_a_read_found_still_reads(log):
 
 
 async def test_a_caller_that_asked_after_the_read_began_reads_itself(log):
-    hub = StreamHub()
+    hub = following("o")
     log.release.set()
     assert await hub.fetch_after("o", 3) == []
     log.seqs.append(4)  # committed after that read
@@ -75,7 +85,7 @@ async def test_a_caller_that_asked_after_the_read_began_reads_itself(log):
 
 
 async def test_a_read_that_returned_events_marks_the_end_at_the_last(log):
-    hub = StreamHub()
+    hub = following("o", recent_size=1)  # keeps seq 3 only: seq 1 must come from the log
     first = asyncio.ensure_future(hub.fetch_after("o", 0))
     await settle()
     waiting = [asyncio.ensure_future(hub.fetch_after("o", after)) for after in (0, 3, 3)]
@@ -109,21 +119,19 @@ def _message(seq: int) -> dict:
 
 
 async def test_events_published_out_of_order_by_two_writers_are_handed_out_in_order():
-    hub = StreamHub()
     screen = Recorder()
-    hub.subscribers["o"] = {screen}
+    hub = following("o", screen)
     for seq in (1, 3, 4, 2, 5, 7, 6):
         hub.dispatch(_message(seq))
     assert screen.seqs == [1, 2, 3, 4, 5, 6, 7]
-    assert not hub._held and not hub._release_timers  # nothing left waiting
+    assert not hub.outlets["o"].held and hub.outlets["o"].release_timer is None
     assert hub.recent("o", 3)["text"] == "e3"
 
 
 async def test_a_gap_that_stays_open_is_released_after_the_wait(monkeypatch):
     monkeypatch.setattr(hub_module, "REORDER_WAIT_S", 0.02)
-    hub = StreamHub()
     screen = Recorder()
-    hub.subscribers["o"] = {screen}
+    hub = following("o", screen)
     hub.dispatch(_message(1))
     hub.dispatch(_message(3))  # 2 was lost (or is late): 3 waits for it...
     hub.dispatch(_message(4))
@@ -133,7 +141,7 @@ async def test_a_gap_that_stays_open_is_released_after_the_wait(monkeypatch):
     hub.dispatch(_message(2))  # a late arrival (a relay re-publication) is handed out too
     hub.dispatch(_message(5))
     assert screen.seqs == [1, 3, 4, 2, 5]
-    assert not hub._held
+    assert not hub.outlets["o"].held
 
 
 async def test_each_hand_out_is_timed_once():
@@ -144,9 +152,8 @@ async def test_each_hand_out_is_timed_once():
             if sample.name.endswith("_count")
         )
 
-    hub = StreamHub()
     screens = [Recorder(), Recorder()]
-    hub.subscribers["o"] = set(screens)
+    hub = following("o", *screens)
     before = handouts()
     for seq in (1, 2, 3):
         hub.dispatch(_message(seq))
@@ -155,9 +162,8 @@ async def test_each_hand_out_is_timed_once():
 
 
 async def test_a_transactions_events_are_handed_out_together_and_in_order():
-    hub = StreamHub()
     screen = Recorder()
-    hub.subscribers["o"] = {screen}
+    hub = following("o", screen)
     hub.dispatch(_message(1))
     hub.dispatch({"type": "stream.events", "outlet": "o",
                   "messages": [_message(2), _message(3), _message(4)]})
@@ -167,22 +173,20 @@ async def test_a_transactions_events_are_handed_out_together_and_in_order():
 
 
 async def test_a_batch_after_a_gap_waits_and_is_handed_out_with_the_missing_event():
-    hub = StreamHub()
     screen = Recorder()
-    hub.subscribers["o"] = {screen}
+    hub = following("o", screen)
     hub.dispatch(_message(1))
     hub.dispatch({"type": "stream.events", "outlet": "o", "messages": [_message(3), _message(4)]})
-    assert screen.seqs == [1] and hub._release_timers
+    assert screen.seqs == [1] and hub.outlets["o"].release_timer is not None
     hub.dispatch(_message(2))  # the other writer's event, published a little later
     assert screen.seqs == [1, 2, 3, 4] and screen.handed == [1, 3]
-    assert not hub._held and not hub._release_timers
+    assert not hub.outlets["o"].held and hub.outlets["o"].release_timer is None
 
 
 async def test_messages_received_together_are_handed_out_together_in_seq_order():
-    hub = StreamHub()
     screen, other = Recorder(), Recorder()
-    hub.subscribers["o"] = {screen}
-    hub.subscribers["p"] = {other}
+    hub = following("o", screen)
+    following("p", other, hub=hub)
     hub.dispatch_many([_message(2), {**_message(1), "outlet": "p"}, _message(1), _message(3)])
     assert screen.seqs == [1, 2, 3] and screen.handed == [3]
     assert other.seqs == [1] and other.handed == [1]
@@ -197,12 +201,14 @@ class QueueLayer:
     async def receive(self, channel: str) -> dict:
         return await self.queue.get()
 
+    async def group_discard(self, group: str, channel: str) -> None:
+        pass
+
 
 async def _running_hub(screen: Recorder) -> tuple[QueueLayer, list[asyncio.Task]]:
     """A hub whose reader and dispatcher run on ``QueueLayer``, with ``screen`` subscribed."""
-    hub = StreamHub()
+    hub = following("o", screen)
     hub.layer, hub.channel = QueueLayer(), "hub.test!x"
-    hub.subscribers["o"] = {screen}
     tasks = [asyncio.create_task(hub._read_loop()), asyncio.create_task(hub._dispatch_loop())]
     return hub.layer, tasks
 
@@ -235,3 +241,36 @@ async def test_a_hub_that_is_behind_hands_out_what_arrives_meanwhile_together():
     finally:
         for task in tasks:
             task.cancel()
+
+
+async def test_an_outlet_no_local_socket_follows_is_read_from_the_log_and_not_kept(log):
+    hub = StreamHub()
+    log.release.set()
+    assert [m["seq"] for m in await hub.fetch_after("o", 1)] == [2, 3]
+    assert "o" not in hub.outlets and hub.recent("o", 2) is None
+
+
+async def test_the_last_socket_leaving_drops_the_outlet_and_its_wait():
+    screen = Recorder()
+    hub = following("o", screen)
+    hub.layer = QueueLayer()
+    hub.dispatch(_message(1))
+    hub.dispatch(_message(3))  # waits for 2
+    timer = hub.outlets["o"].release_timer
+    await hub.unsubscribe("o", screen)
+    assert "o" not in hub.outlets and timer.cancelled()
+    await asyncio.sleep(hub_module.REORDER_WAIT_S * 2)
+    assert screen.seqs == [1]  # 3 was never handed to anyone
+
+
+async def test_callers_behind_a_read_find_its_events_in_memory(log):
+    hub = following("o")
+    first = asyncio.ensure_future(hub.fetch_after("o", 0))
+    await settle()
+    waiting = asyncio.ensure_future(hub.fetch_after("o", 0))
+    await settle()
+    log.release.set()
+    assert [m["seq"] for m in await first] == [1, 2, 3]
+    assert await waiting is None  # look in the recent events again
+    assert hub.recent("o", 1)["seq"] == 1
+    assert log.reads == [0]

@@ -240,13 +240,13 @@ async def test_two_sockets_share_one_hub_subscription(world):
     await receive(a)
     await receive(b)
     hub = get_hub()
-    assert len(hub.subscribers[str(world.outlet.id)]) == 2
+    assert len(hub.outlets[str(world.outlet.id)].subscribers) == 2
     await awrite_events(world.outlet, 1)
     assert (await receive(a))["seq"] == 1
     assert (await receive(b))["seq"] == 1
     await a.disconnect()
     await b.disconnect()
-    assert str(world.outlet.id) not in hub.subscribers
+    assert str(world.outlet.id) not in hub.outlets
 
 
 async def test_an_idle_socket_still_receives_after_fifteen_seconds(world):
