@@ -184,15 +184,15 @@ def _setup_django() -> None:
 
 def warm_up(_: int) -> None:
     """Open what a web process that has been serving has open: its worker thread's database
-    connection, and the publisher's loop with its Redis connection (publishing to a group
-    nobody is in), so that the first measured commit does not pay for setting them up."""
+    connection, and the publisher's loop with the layer's Redis connection, so that the
+    first measured commit does not pay for setting them up."""
     from channels.layers import get_channel_layer
     from django.db import connection
 
     from pos.streams.publisher import run_on_a_loop
 
     connection.ensure_connection()
-    run_on_a_loop(get_channel_layer().group_send("bench.warm-up", {"type": "bench.warm_up"}))
+    run_on_a_loop(get_channel_layer().ping())
 
 
 async def run_publish(args: argparse.Namespace) -> dict:

@@ -150,8 +150,8 @@ CHANNELS_PREFIX = env_str("CHANNELS_PREFIX", "pos")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            # channels-redis' layer with a group send of two requests (pos/channel_layer.py).
-            "BACKEND": "pos.channel_layer.RedisChannelLayer",
+            # channels-redis' layer, its group send in two requests (pos/streams/channel_layer.py)
+            "BACKEND": "pos.streams.channel_layer.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL}],
                 "prefix": CHANNELS_PREFIX,

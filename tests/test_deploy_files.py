@@ -271,7 +271,7 @@ def test_settings_start_in_production_mode_with_what_compose_provides():
     assert seen["debug"] is False
     assert seen["engine"] == "django.db.backends.postgresql"
     assert seen["host"] == "db"
-    assert seen["layer"] == "pos.channel_layer.RedisChannelLayer"
+    assert seen["layer"] == "pos.streams.channel_layer.RedisChannelLayer"
     assert seen["broker"] == "redis://redis:6379/0"
     assert seen["eager"] is False
     assert seen["hosts"] == ["pos.example.com", "localhost"]

@@ -32,7 +32,7 @@ from django.conf import settings
 from pos import metrics
 from pos.models import StreamCursor
 from pos.streams import log
-from pos.streams.wire import group_for_outlet, message_from_row, messages_of
+from pos.streams.wire import frames_of, group_for_outlet, message_from_row, messages_of
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ GATHER_S = 0.005
 class Subscriber(Protocol):
     last_seq: int
 
-    def deliver_many(self, messages: list[dict[str, Any]]) -> None: ...
+    def deliver_many(self, messages: list[dict[str, Any]], frames: bytes | None = None) -> None:
+        ...
 
     def request_catch_up(self) -> None: ...
 
@@ -201,11 +202,6 @@ class StreamHub:
                     await task
 
     # --- delivery ---------------------------------------------------------------------------
-    def dispatch(self, message: dict[str, Any]) -> None:
-        """Hand a message from the layer (one event, or a transaction's events of one outlet)
-        to the outlet's sockets."""
-        self.dispatch_many((message,))
-
     def dispatch_many(self, messages: Sequence[dict[str, Any]]) -> None:
         """Hand messages from the layer to their outlets' sockets: each outlet's events in one
         hand-out, in seq order; an event that arrives after a gap waits up to
@@ -270,8 +266,9 @@ class StreamHub:
             if committed:
                 metrics.fanout_latency.observe(max(0.0, now - committed))
         started = time.perf_counter()
+        frames = frames_of(messages)  # once for every socket that takes them all
         for subscriber in tuple(subscribers):
-            subscriber.deliver_many(messages)
+            subscriber.deliver_many(messages, frames)
         metrics.fanout_handout.observe(time.perf_counter() - started)
         metrics.events_delivered.inc(len(subscribers) * len(messages))
 

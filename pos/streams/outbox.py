@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ContextDecorator
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from pos import metrics
 from pos.models import StreamCursor, StreamEvent
+from pos.streams.wire import by_outlet
 
 logger = logging.getLogger(__name__)
 
@@ -170,16 +171,6 @@ def _number(group: list[StreamEvent], first: int, now: Any) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def _by_outlet(events: list[StreamEvent]) -> Iterator[tuple[uuid.UUID, list[StreamEvent]]]:
-    """Events grouped per outlet, outlets in a fixed order (so two transactions touching the
-    same outlets lock their cursors in the same order), events in emit order."""
-    groups: dict[uuid.UUID, list[StreamEvent]] = defaultdict(list)
-    for event in events:
-        groups[event.outlet_id].append(event)
-    for outlet_id in sorted(groups, key=str):
-        yield outlet_id, groups[outlet_id]
-
-
 def _finish(pending: list[StreamEvent]) -> None:
     """Give the surviving pending events their seqs and commit time; ask for publication."""
     if not pending:
@@ -190,7 +181,7 @@ def _finish(pending: list[StreamEvent]) -> None:
     pending = [event for index, event in enumerate(pending) if last_with_id[event.pk] == index]
     now = timezone.now()
     finished: list[StreamEvent] = []
-    for outlet_id, group in _by_outlet(pending):
+    for outlet_id, group in by_outlet(pending):
         last = _advance_cursor(outlet_id, len(group))
         first = last - len(group) + 1
         alive = _number(group, first, now)

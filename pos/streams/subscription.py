@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from pos import metrics
-from pos.streams.wire import frame_of
+from pos.streams.wire import frame_of, frames_of
 
 logger = logging.getLogger(__name__)
 
@@ -106,13 +106,12 @@ class Subscription:
         self._dead = False
 
     # --- called by the hub, on the loop, without awaiting: quick, never blocks --------------
-    def deliver(self, message: Message) -> None:
-        self.deliver_many((message,))
-
-    def deliver_many(self, messages: Sequence[Message]) -> None:
+    def deliver_many(self, messages: Sequence[Message], frames: bytes | None = None) -> None:
         """Take events of the outlet in seq order (one, or a transaction's): while in step,
         those this socket accepts go out together, in one write where the server takes
-        prebuilt frames; from the first one out of step on, they queue for the writer."""
+        prebuilt frames; from the first one out of step on, they queue for the writer.
+        ``frames``: all of ``messages`` framed back to back, built once by the caller for
+        every socket that takes them all."""
         if self._dead:
             return
         index = 0
@@ -129,7 +128,8 @@ class Subscription:
                 if self._accepts(message):
                     accepted.append(message)
             if accepted:
-                self._send_now(accepted)
+                whole = frames is not None and len(accepted) == len(messages)
+                self._send_now(accepted, frames if whole else None)
         for message in messages[index:]:
             self._enqueue(message)
 
@@ -158,14 +158,12 @@ class Subscription:
     def _accepts(self, message: Message) -> bool:
         return self.socket.accepts(message["name"], message.get("order"), message.get("station"))
 
-    def _send_now(self, messages: list[Message]) -> None:
-        """Send ``messages`` (in order, already counted in ``last_seq``) without awaiting;
-        what cannot be sent at once is finished by the writer, ahead of anything queued."""
-        if self.send_frame is not None:
-            frame = (frame_of(messages[0]) if len(messages) == 1
-                     else b"".join(frame_of(message) for message in messages))
-            if self.send_frame(frame):
-                return
+    def _send_now(self, messages: list[Message], frames: bytes | None = None) -> None:
+        """Send ``messages`` (in order, already counted in ``last_seq``; ``frames``, theirs if
+        built) without awaiting; what cannot be sent at once is finished by the writer, ahead
+        of anything queued."""
+        if self.send_frame is not None and self.send_frame(frames or frames_of(messages)):
+            return
         for index, message in enumerate(messages):
             coro = self.socket.base_send({"type": "websocket.send", "text": message["text"]})
             try:

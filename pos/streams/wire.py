@@ -12,6 +12,7 @@ import json
 import struct
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -106,15 +107,28 @@ def frame_of(message: dict[str, Any]) -> bytes:
     return frame
 
 
-def batches_for(events) -> list[tuple[str, list]]:
+def frames_of(messages: list[dict[str, Any]]) -> bytes:
+    """The frames of ``messages`` back to back, for one write."""
+    if len(messages) == 1:
+        return frame_of(messages[0])
+    return b"".join(frame_of(message) for message in messages)
+
+
+def by_outlet(events: Iterable[StreamEvent]) -> list[tuple[uuid.UUID, list[StreamEvent]]]:
+    """Events grouped per outlet, outlets in a fixed order (so two transactions touching the
+    same outlets lock their cursors in the same order), events in the order given."""
+    groups: dict[uuid.UUID, list[StreamEvent]] = {}
+    for event in events:
+        groups.setdefault(event.outlet_id, []).append(event)
+    return [(outlet_id, groups[outlet_id]) for outlet_id in sorted(groups, key=str)]
+
+
+def batches_for(events: Iterable[StreamEvent]) -> list[tuple[str, list[StreamEvent]]]:
     """``events`` (in commit order) as (outlet id, events) publications: each outlet's events
     in their order, at most ``BATCH_MAX_EVENTS`` to a message."""
-    by_outlet: dict[str, list] = {}
-    for event in events:
-        by_outlet.setdefault(str(event.outlet_id), []).append(event)
     return [
-        (outlet_id, run[i : i + BATCH_MAX_EVENTS])
-        for outlet_id, run in by_outlet.items()
+        (str(outlet_id), run[i : i + BATCH_MAX_EVENTS])
+        for outlet_id, run in by_outlet(events)
         for i in range(0, len(run), BATCH_MAX_EVENTS)
     ]
 

@@ -1,4 +1,5 @@
-"""``pos.channel_layer.RedisChannelLayer``: channels-redis' group send rules in two requests.
+"""``pos.streams.channel_layer.RedisChannelLayer``: channels-redis' group send rules in two
+requests.
 
 Runs against the Redis of ``REDIS_URL`` (CI has one), under a prefix of its own.
 """
@@ -14,7 +15,7 @@ from channels_redis.core import RedisChannelLayer as ChannelsRedisLayer
 from django.conf import settings
 from redis.asyncio import client as redis_client
 
-from pos.channel_layer import RedisChannelLayer
+from pos.streams.channel_layer import RedisChannelLayer
 
 
 @pytest.fixture
@@ -80,21 +81,34 @@ async def test_a_group_with_no_members_is_a_no_op(layers):
     await ours.group_send("nobody.here", {"type": "x"})
 
 
-async def test_a_group_send_is_two_requests_to_redis(layers, monkeypatch):
-    ours, theirs = layers
-    for channel in ("a.one", "b.one", await theirs.new_channel("hub.")):
-        await ours.group_add("g", channel)
-    requests: list[str] = []
+@pytest.fixture
+def requests(monkeypatch) -> list[str]:
+    """The commands sent to Redis from now on, in order."""
+    sent: list[str] = []
     real_execute = redis_client.Redis.execute_command
 
     async def counting(self, *args, **options):
-        requests.append(str(args[0]))
+        sent.append(str(args[0]))
         return await real_execute(self, *args, **options)
 
     monkeypatch.setattr(redis_client.Redis, "execute_command", counting)
+    return sent
+
+
+async def test_a_group_send_is_two_requests_to_redis(layers, requests, monkeypatch):
+    ours, theirs = layers
+    for channel in ("a.one", "b.one", await theirs.new_channel("hub.")):
+        await ours.group_add("g", channel)
+    requests.clear()  # the set-up's
     monkeypatch.setattr(redis_client.Pipeline, "execute", _refuse_pipelines)
     await ours.group_send("g", {"type": "x"})
     assert requests == ["EVAL", "EVAL"]
+
+
+async def test_ping_opens_the_connection_with_one_request(layers, requests):
+    ours, _ = layers
+    await ours.ping()
+    assert requests == ["PING"]
 
 
 async def _refuse_pipelines(self, *args, **options):

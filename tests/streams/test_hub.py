@@ -106,7 +106,7 @@ class Recorder:
         self.seqs: list[int] = []
         self.handed: list[int] = []  # how many messages each hand-out carried
 
-    def deliver_many(self, messages: list[dict]) -> None:
+    def deliver_many(self, messages: list[dict], frames: bytes | None = None) -> None:
         self.seqs.extend(message["seq"] for message in messages)
         self.handed.append(len(messages))
 
@@ -122,7 +122,7 @@ async def test_events_published_out_of_order_by_two_writers_are_handed_out_in_or
     screen = Recorder()
     hub = following("o", screen)
     for seq in (1, 3, 4, 2, 5, 7, 6):
-        hub.dispatch(_message(seq))
+        hub.dispatch_many([_message(seq)])
     assert screen.seqs == [1, 2, 3, 4, 5, 6, 7]
     assert not hub.outlets["o"].held and hub.outlets["o"].release_timer is None
     assert hub.recent("o", 3)["text"] == "e3"
@@ -132,14 +132,14 @@ async def test_a_gap_that_stays_open_is_released_after_the_wait(monkeypatch):
     monkeypatch.setattr(hub_module, "REORDER_WAIT_S", 0.02)
     screen = Recorder()
     hub = following("o", screen)
-    hub.dispatch(_message(1))
-    hub.dispatch(_message(3))  # 2 was lost (or is late): 3 waits for it...
-    hub.dispatch(_message(4))
+    hub.dispatch_many([_message(1)])
+    hub.dispatch_many([_message(3)])  # 2 was lost (or is late): 3 waits for it...
+    hub.dispatch_many([_message(4)])
     assert screen.seqs == [1]
     await asyncio.sleep(0.05)
     assert screen.seqs == [1, 3, 4]  # ...then goes on; the socket fills 2 from the log
-    hub.dispatch(_message(2))  # a late arrival (a relay re-publication) is handed out too
-    hub.dispatch(_message(5))
+    hub.dispatch_many([_message(2)])  # a late arrival (a relay re-publication) is handed out too
+    hub.dispatch_many([_message(5)])
     assert screen.seqs == [1, 3, 4, 2, 5]
     assert not hub.outlets["o"].held
 
@@ -156,7 +156,7 @@ async def test_each_hand_out_is_timed_once():
     hub = following("o", *screens)
     before = handouts()
     for seq in (1, 2, 3):
-        hub.dispatch(_message(seq))
+        hub.dispatch_many([_message(seq)])
     assert handouts() == before + 3  # once per event, not per socket
     assert all(screen.seqs == [1, 2, 3] for screen in screens)
 
@@ -164,9 +164,9 @@ async def test_each_hand_out_is_timed_once():
 async def test_a_transactions_events_are_handed_out_together_and_in_order():
     screen = Recorder()
     hub = following("o", screen)
-    hub.dispatch(_message(1))
-    hub.dispatch({"type": "stream.events", "outlet": "o",
-                  "messages": [_message(2), _message(3), _message(4)]})
+    hub.dispatch_many([_message(1)])
+    hub.dispatch_many([{"type": "stream.events", "outlet": "o",
+                        "messages": [_message(2), _message(3), _message(4)]}])
     assert screen.seqs == [1, 2, 3, 4]
     assert screen.handed == [1, 3]  # one hand-out for the transaction's three
     assert hub.recent("o", 4)["text"] == "e4"
@@ -175,10 +175,11 @@ async def test_a_transactions_events_are_handed_out_together_and_in_order():
 async def test_a_batch_after_a_gap_waits_and_is_handed_out_with_the_missing_event():
     screen = Recorder()
     hub = following("o", screen)
-    hub.dispatch(_message(1))
-    hub.dispatch({"type": "stream.events", "outlet": "o", "messages": [_message(3), _message(4)]})
+    hub.dispatch_many([_message(1)])
+    hub.dispatch_many([{"type": "stream.events", "outlet": "o",
+                        "messages": [_message(3), _message(4)]}])
     assert screen.seqs == [1] and hub.outlets["o"].release_timer is not None
-    hub.dispatch(_message(2))  # the other writer's event, published a little later
+    hub.dispatch_many([_message(2)])  # the other writer's event, published a little later
     assert screen.seqs == [1, 2, 3, 4] and screen.handed == [1, 3]
     assert not hub.outlets["o"].held and hub.outlets["o"].release_timer is None
 
@@ -254,8 +255,8 @@ async def test_the_last_socket_leaving_drops_the_outlet_and_its_wait():
     screen = Recorder()
     hub = following("o", screen)
     hub.layer = QueueLayer()
-    hub.dispatch(_message(1))
-    hub.dispatch(_message(3))  # waits for 2
+    hub.dispatch_many([_message(1)])
+    hub.dispatch_many([_message(3)])  # waits for 2
     timer = hub.outlets["o"].release_timer
     await hub.unsubscribe("o", screen)
     assert "o" not in hub.outlets and timer.cancelled()

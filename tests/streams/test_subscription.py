@@ -9,7 +9,7 @@ import pytest
 from pos import metrics
 from pos.streams.hub import RecentEvents
 from pos.streams.subscription import Subscription, finish_suspended
-from pos.streams.wire import text_frame
+from pos.streams.wire import frames_of, text_frame
 
 
 def message(seq: int, name: str = "order.updated", order: str | None = None) -> dict:
@@ -63,9 +63,9 @@ async def test_in_step_events_are_sent_synchronously_without_a_writer():
     sub = Subscription(socket, source, "o", last_seq=0)
     sub.started = True
     for seq in (1, 2, 2, 3):  # a duplicate is dropped
-        sub.deliver(message(seq))
+        sub.deliver_many([message(seq)])
         assert sub.writer is None
-    sub.deliver(message(4, order="other"))  # filtered out, but counted
+    sub.deliver_many([message(4, order="other")])  # filtered out, but counted
     assert socket.frames == ["e1", "e2", "e3"]
     assert sub.last_seq == 4
 
@@ -89,11 +89,11 @@ async def test_prebuilt_frames_are_written_once_built_and_text_goes_through_send
     sub = Subscription(socket, source, "o", last_seq=0)
     sub.started = True
     first, second = message(1), message(2)
-    sub.deliver(first)
+    sub.deliver_many([first])
     assert socket.written == [text_frame("e1")] and socket.frames == []
     assert first["frame"] is socket.written[0]  # built once, kept for the next socket
     socket.paused.clear()
-    sub.deliver(second)  # refused: the server's send waits for the socket, in the writer
+    sub.deliver_many([second])  # refused: the server's send waits for the socket, in the writer
     assert sub.writer is not None and socket.frames == []
     socket.paused.set()
     await settle()
@@ -107,6 +107,20 @@ async def test_a_transactions_events_go_out_in_one_write_of_what_the_socket_acce
     sub.deliver_many([message(1), message(2, order="other"), message(3)])
     assert socket.written == [text_frame("e1") + text_frame("e3")]
     assert sub.last_seq == 3 and sub.writer is None
+
+
+async def test_a_socket_taking_the_whole_batch_writes_the_frames_built_for_all_sockets():
+    batch = [message(1), message(2, order="other"), message(3)]
+    frames = frames_of(batch)
+    everything, filtered = FramingSocket(), FramingSocket()
+    filtered.accepts = lambda name, order_id, station_id: order_id != "other"
+    everything.accepts = lambda name, order_id, station_id: True
+    for socket in (everything, filtered):
+        sub = Subscription(socket, FakeSource([]), "o", last_seq=0)
+        sub.started = True
+        sub.deliver_many(batch, frames)
+    assert everything.written[0] is frames  # no join of its own
+    assert filtered.written == [text_frame("e1") + text_frame("e3")]
 
 
 async def test_a_batch_with_a_gap_sends_what_is_in_step_and_fills_the_gap_before_the_rest():
@@ -126,7 +140,7 @@ async def test_a_batch_the_server_cannot_take_at_once_is_sent_in_order_before_la
     sub.started = True
     socket.paused.clear()
     sub.deliver_many([message(1), message(2), message(3)])
-    sub.deliver(message(4))
+    sub.deliver_many([message(4)])
     assert socket.frames == [] and sub.writer is not None
     socket.paused.set()
     await settle()
@@ -140,7 +154,7 @@ async def test_a_paused_socket_buffers_in_order_and_resumes():
     sub.started = True
     socket.paused.clear()
     for seq in (1, 2, 3):
-        sub.deliver(message(seq))
+        sub.deliver_many([message(seq)])
     assert sub.writer is not None and socket.frames == []
     socket.paused.set()
     await settle()
@@ -153,10 +167,10 @@ async def test_sends_that_find_the_socket_paused_are_counted():
     sub = Subscription(socket, source, "o", last_seq=0)
     sub.started = True
     before = metrics.socket_sends_suspended._value.get()
-    sub.deliver(message(1))  # in step: completes at once
+    sub.deliver_many([message(1)])  # in step: completes at once
     socket.paused.clear()
-    sub.deliver(message(2))  # suspends: its writer finishes it
-    sub.deliver(message(3))  # buffered behind it, not a suspended live send
+    sub.deliver_many([message(2)])  # suspends: its writer finishes it
+    sub.deliver_many([message(3)])  # buffered behind it, not a suspended live send
     assert metrics.socket_sends_suspended._value.get() == before + 1
     socket.paused.set()
     await settle()
@@ -170,8 +184,8 @@ async def test_a_gap_is_filled_from_recent_events_then_the_log():
         source.recent_events.add(message(seq))
     sub = Subscription(socket, source, "o", last_seq=0)
     sub.started = True
-    sub.deliver(message(1))
-    sub.deliver(message(6))  # 2..5 never came live
+    sub.deliver_many([message(1)])
+    sub.deliver_many([message(6)])  # 2..5 never came live
     await settle()
     assert socket.frames == ["e1", "e2", "e3", "e4", "e5", "e6"]
     assert source.log_reads == 1  # 2 and 3 from the log, 4 and 5 from memory
@@ -185,7 +199,7 @@ async def test_overflow_drops_the_buffer_and_catches_up(settings):
     sub.started = True
     socket.paused.clear()
     for m in log:
-        sub.deliver(m)
+        sub.deliver_many([m])
     socket.paused.set()
     await settle()
     assert socket.frames == ["e1", "e2", "e3", "e4", "e5"]
@@ -195,7 +209,7 @@ async def test_start_replays_before_going_live():
     log = [message(s) for s in range(1, 4)]
     socket, source = FakeSocket(), FakeSource(log)
     sub = Subscription(socket, source, "o", last_seq=1)
-    sub.deliver(message(4))  # live, before the replay point was set
+    sub.deliver_many([message(4)])  # live, before the replay point was set
     sub.start()
     await settle()
     assert socket.frames == ["e2", "e3", "e4"]
@@ -206,7 +220,7 @@ async def test_a_stopped_subscription_sends_nothing():
     sub = Subscription(socket, source, "o", last_seq=0)
     sub.started = True
     await sub.stop()
-    sub.deliver(message(1))
+    sub.deliver_many([message(1)])
     sub.request_catch_up()
     await settle()
     assert socket.frames == []

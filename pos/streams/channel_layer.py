@@ -73,3 +73,9 @@ class RedisChannelLayer(ChannelsRedisLayer):
                 logger.info(
                     "%s of %s channels over capacity in group %s", over, len(channels), group
                 )
+
+    async def ping(self) -> None:
+        """Open (or check) this process's connection to each Redis of the layer: a process
+        that is about to publish pays for connecting before its first commit, not in it."""
+        for index in range(self.ring_size):
+            await self.connection(index).ping()
