@@ -28,6 +28,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 from channels.layers import get_channel_layer
+from django.db import connection
 from django.utils import timezone
 
 from pos import metrics
@@ -41,9 +42,20 @@ PUBLISH_TIMEOUT_S = 30.0
 
 
 def _mark_published(ids: Sequence[int]) -> None:
-    StreamEvent.objects.filter(pk__in=ids, published_at__isnull=True).update(
-        published_at=timezone.now()
+    """Set ``published_at`` on the rows not marked yet: one plain statement, as it runs after
+    every commit (a queryset ``update()`` compiled its query anew each time)."""
+    quote = connection.ops.quote_name
+    meta = StreamEvent._meta
+    table, key, published = (
+        quote(meta.db_table), quote(meta.pk.column), quote(meta.get_field("published_at").column)
     )
+    sql = (  # names come from the model's meta; every value is a parameter
+        f"UPDATE {table} SET {published} = %s "  # noqa: S608
+        f"WHERE {key} IN ({', '.join('%s' for _ in ids)}) AND {published} IS NULL"
+    )
+    now = meta.get_field("published_at").get_db_prep_value(timezone.now(), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, *ids])
 
 
 async def send_events(events: Sequence[StreamEvent]) -> list[int]:

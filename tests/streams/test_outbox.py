@@ -13,6 +13,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.db import connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from pos.models import StreamCursor, StreamEvent
@@ -100,6 +101,44 @@ def test_rolled_back_savepoint_takes_its_events_and_leaves_no_hole(world):
     assert list(StreamEvent.objects.values_list("outlet_id", "seq", "data")) == [
         (world.outlet.id, 1, {"n": "kept"}), (world.outlet.id, 2, {"n": "after"})]
     assert write_events(world.outlet2, 1) == [1]  # its stream has no hole either
+
+
+def test_rolled_back_savepoint_between_events_of_a_stream_with_history(world):
+    # The outlet has a cursor, so numbering takes its one-statement path; the event between
+    # the survivors is gone, and they are numbered again without the hole it would leave.
+    write_events(world.outlet, 2)
+    with outbox.atomic():
+        kept = outbox.emit(outlet=world.outlet, name="order.updated", data={"n": "kept"})
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            outbox.emit(outlet=world.outlet, name="order.updated", data={"n": "lost"})
+            1 / 0  # noqa: B018
+        after = outbox.emit(outlet=world.outlet, name="order.updated", data={"n": "after"})
+    assert (kept.seq, after.seq) == (3, 4)
+    rows = StreamEvent.objects.filter(outlet_id=world.outlet.id, seq__gt=2).order_by("seq")
+    assert [(e.seq, e.data) for e in rows] == [(3, {"n": "kept"}), (4, {"n": "after"})]
+    assert StreamCursor.objects.get(pk=world.outlet.id).last_seq == 4
+    assert write_events(world.outlet, 1) == [5]
+
+
+def test_a_stream_with_history_is_numbered_in_one_statement(world):
+    # Every writing transaction pays for numbering: once the outlet's cursor exists, advancing
+    # it and numbering the rows is one round trip (a data-modifying WITH on PostgreSQL).
+    assert connection.vendor == "postgresql"  # the suite's database, as in production
+    write_events(world.outlet, 1)
+    with CaptureQueriesContext(connection) as queries, outbox.atomic():
+        first = outbox.emit(outlet=world.outlet, name="order.updated", data={"n": 1})
+        second = outbox.emit(outlet=world.outlet, name="order.updated", data={"n": 2})
+    statements = [q["sql"] for q in queries.captured_queries]
+    touching_cursor = [sql for sql in statements if StreamCursor._meta.db_table in sql]
+    assert len(touching_cursor) == 1
+    assert StreamEvent._meta.db_table in touching_cursor[0]  # the same statement numbers
+    assert (first.seq, second.seq) == (2, 3)
+    assert first.created_at == second.created_at
+    assert list(
+        StreamEvent.objects.filter(outlet_id=world.outlet.id).order_by("seq")
+        .values_list("seq", "data", "created_at")
+    )[1:] == [(2, {"n": 1}, first.created_at), (3, {"n": 2}, first.created_at)]
+    assert StreamCursor.objects.get(pk=world.outlet.id).last_seq == 3
 
 
 def test_outbox_block_inside_a_rolled_back_transaction_leaves_nothing(world):
