@@ -6,6 +6,8 @@ the ``data`` of every ``ticket.*`` event.
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -17,6 +19,7 @@ from kds.models import (
     TicketItemStatus,
     TicketPriority,
 )
+from pos.rendering import SharedRenderer
 
 
 class StationSerializer(serializers.ModelSerializer):
@@ -132,6 +135,16 @@ class TicketSerializer(serializers.ModelSerializer):
             "bumped_at",
         )
         read_only_fields = fields
+
+
+_ticket_renderer = SharedRenderer(TicketSerializer)
+
+
+def ticket_data(ticket: Ticket) -> dict[str, Any]:
+    """``dict(TicketSerializer(ticket).data)`` by one serializer per process
+    (``pos.rendering``): the kitchen renders a ticket into every ticket event's ``data``.
+    ``ticket`` has its items prefetched (``kds.selectors``)."""
+    return _ticket_renderer(ticket)
 
 
 class TicketPrioritySerializer(serializers.Serializer):

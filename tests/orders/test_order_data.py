@@ -22,14 +22,14 @@ def test_order_data_renders_each_order_as_a_new_serializer_would(world, menu):
     for order in (burger, fries, burger):  # one serializer renders them in turn
         fresh = order_with_items(order.pk)
         assert order_data(fresh) == dict(OrderSerializer(fresh).data)
-    shared = serializers._shared_order_serializer
+    shared = serializers._order_renderer.serializer
     assert isinstance(shared, OrderSerializer)
     order_data(order_with_items(fries.pk))
-    assert serializers._shared_order_serializer is shared  # built once
+    assert serializers._order_renderer.serializer is shared  # built once
 
 
 def test_threads_share_the_serializer_and_get_their_own_orders(world, menu, monkeypatch):
-    monkeypatch.setattr(serializers, "_shared_order_serializer", None)
+    serializers._order_renderer.reset()  # the threads race to build it
     orders = [order_with_items(make_order(world.outlet, [item(menu.tea, n)]).pk)
               for n in (1, 2, 3, 4)]
     expected = [dict(OrderSerializer(order).data) for order in orders]
