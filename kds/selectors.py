@@ -30,6 +30,7 @@ from kds.routing_rules import RoutingTable
 from kds.serializers import TicketSerializer
 from pos.api_errors import DomainValidationError
 from pos.ids import parse_uuid
+from pos.prefetch import set_prefetched
 from pos.streams.consumers import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND
 from tenants.models import Outlet, User
 from tenants.selectors import outlet_for_user, outlet_in_user_tenant, outlets_visible_to
@@ -92,10 +93,13 @@ def route_preview(outlet: Outlet, product_ids: list[uuid.UUID]) -> list[dict[str
 
 
 # --- tickets --------------------------------------------------------------------------------
+TICKET_ITEM_ORDER = ("position", "id")
+
+
 def _shaped_tickets(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
     """What ``TicketSerializer`` and the event path read, in two queries whatever the count."""
     return qs.select_related("outlet").prefetch_related(
-        Prefetch("items", queryset=TicketItem.objects.order_by("position", "id"))
+        Prefetch("items", queryset=TicketItem.objects.order_by(*TICKET_ITEM_ORDER))
     )
 
 
@@ -138,6 +142,18 @@ def ticket_item_for_user(user: User, item_id: Any) -> TicketItem | None:
 def ticket_for_output(ticket_id: uuid.UUID) -> Ticket:
     """A ticket as its serializer renders it (fresh items). Precondition: access was checked."""
     return _shaped_tickets(Ticket.objects.all()).get(pk=ticket_id)
+
+
+def ticket_as_written(ticket: Ticket, items: list[TicketItem]) -> Ticket:
+    """``ticket``, just inserted, shaped for ``TicketSerializer`` from what was written.
+
+    ``items`` are all of its items, as inserted: they become the ticket's ``items`` as
+    ``_shaped_tickets`` prefetches them, so the serializer reads no row. Firing renders every
+    new ticket this way: reading it back cost two queries per ticket and rebuilt the very
+    objects it had just saved. After an update, use ``ticket_for_output``.
+    """
+    set_prefetched(ticket, "items", items, ordering=TICKET_ITEM_ORDER)
+    return ticket
 
 
 def open_tickets(outlet_id: uuid.UUID | str, station_id: uuid.UUID | str | None = None

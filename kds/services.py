@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from catalog.models import Category, Product
@@ -33,15 +34,15 @@ from kds.models import (
     TicketPriority,
     TicketStatus,
 )
-from kds.routing_rules import RoutingTable
-from kds.serializers import TicketSerializer
+from kds.routing_rules import prep_stations_for
+from kds.serializers import ticket_data
 from orders.models import Order, OrderItem, OrderStatus
 from orders.services import order_transition
 from pos.api_errors import ApiError, Conflict, DomainValidationError, InvalidTransition
 from pos.audit import audit_record
 from pos.models import StreamEvent
 from pos.streams import outbox
-from pos.streams.outbox import emit
+from pos.streams.outbox import OutletLike, emit
 from tenants.models import Outlet, User
 
 
@@ -275,16 +276,22 @@ def station_delete(*, station_id: uuid.UUID) -> None:
 
 
 # --- firing ---------------------------------------------------------------------------------
-def _emit_ticket(ticket_id: uuid.UUID, name: str) -> TicketChange:
-    ticket = selectors.ticket_for_output(ticket_id)
+def _emit(ticket: Ticket, name: str, *, outlet: OutletLike) -> TicketChange:
+    """Emit ``name`` for ``ticket``, shaped for ``TicketSerializer`` (items prefetched)."""
     event = emit(
-        outlet=ticket.outlet,
+        outlet=outlet,
         name=name,
-        data=TicketSerializer(ticket).data,
+        data=ticket_data(ticket),
         order_id=ticket.order_id,
         station_id=ticket.station_id,
     )
     return TicketChange(ticket=ticket, event=event)
+
+
+def _emit_ticket(ticket_id: uuid.UUID, name: str) -> TicketChange:
+    """Emit ``name`` for a ticket changed in place (``update()`` calls): read it back."""
+    ticket = selectors.ticket_for_output(ticket_id)
+    return _emit(ticket, name, outlet=ticket.outlet)
 
 
 def _kitchen_modifiers(modifiers: list) -> list[dict]:
@@ -292,6 +299,14 @@ def _kitchen_modifiers(modifiers: list) -> list[dict]:
     return [
         {"id": m.get("id"), "name": m.get("name")} for m in modifiers or [] if isinstance(m, dict)
     ]
+
+
+@dataclass(frozen=True)
+class _OutletRef:
+    """The outlet as ``emit`` and the routing need it: its id and tenant, no row read."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
 
 
 @outbox.atomic
@@ -303,60 +318,84 @@ def tickets_fire(*, order_id: uuid.UUID) -> list[TicketChange]:
     an order that already has tickets gets none more (and the (order, station) constraint
     holds the rule if a check were ever bypassed). An outlet without any prep station cannot
     cook the order: 409 ``no_station``, and the confirmation rolls back with it.
+
+    Runs on every confirmation, so it reads columns rather than models: the order's snapshot
+    fields (and whether it has tickets) in one query, its items with their product's category
+    in another, and renders each ticket from the objects it inserted.
     """
-    if Ticket.objects.filter(order_id=order_id).exists():
+    order = (
+        Order.objects.filter(pk=order_id)
+        .annotate(fired=Exists(Ticket.objects.filter(order_id=OuterRef("pk"))))
+        .values("tenant_id", "outlet_id", "number", "type", "table", "customer_name", "fired")
+        .get()
+    )
+    if order["fired"]:
         return []
-    order = Order.objects.select_related("outlet").get(pk=order_id)
+    # A deleted product leaves product_id null (SET_NULL): the outer join gives no category,
+    # and the item goes where an uncategorised one would.
     items = list(
-        OrderItem.objects.filter(order=order).select_related("product").order_by("position", "id")
+        OrderItem.objects.filter(order_id=order_id)
+        .order_by("position", "id")
+        .values("id", "product_id", "name", "quantity", "modifiers", "note",
+                category_id=F("product__category_id"))
     )
     if not items:
         return []
-    routing = RoutingTable.for_outlet(order.outlet)
-    by_station: dict[uuid.UUID, list[OrderItem]] = {}
+    outlet = _OutletRef(id=order["outlet_id"], tenant_id=order["tenant_id"])
+    routes = prep_stations_for(outlet, [(i["product_id"], i["category_id"]) for i in items])
+    by_station: dict[uuid.UUID, list[dict]] = {}
     stations: dict[uuid.UUID, Station] = {}
-    for item in items:
-        category_id = item.product.category_id if item.product is not None else None
-        route = routing.route(item.product_id, category_id)
-        if route.station is None:
+    for item, station in zip(items, routes, strict=True):
+        if station is None:
+            name = Outlet.objects.values_list("name", flat=True).get(pk=outlet.id)
             raise Conflict(
-                f"Outlet {order.outlet.name!r} has no prep station to cook this order; "
+                f"Outlet {name!r} has no prep station to cook this order; "
                 "create one (POST /api/stations/) before confirming orders.",
                 code="no_station",
             )
-        stations[route.station.pk] = route.station
-        by_station.setdefault(route.station.pk, []).append(item)
+        stations[station.pk] = station
+        by_station.setdefault(station.pk, []).append(item)
 
     fired_at = timezone.now()
-    changes = []
-    for station in sorted(stations.values(), key=lambda s: (s.name, str(s.pk))):
-        ticket = Ticket.objects.create(
-            tenant_id=order.tenant_id,
-            outlet_id=order.outlet_id,
+    tickets = [
+        Ticket(
+            tenant_id=outlet.tenant_id,
+            outlet_id=outlet.id,
             station=station,
-            order=order,
-            order_number=order.number,
-            type=order.type,
-            table=order.table,
-            customer_name=order.customer_name,
+            order_id=order_id,
+            order_number=order["number"],
+            type=order["type"],
+            table=order["table"],
+            customer_name=order["customer_name"],
             fired_at=fired_at,
         )
-        TicketItem.objects.bulk_create(
+        for station in sorted(stations.values(), key=lambda s: (s.name, str(s.pk)))
+    ]
+    items_of = {
+        ticket.pk: [
             TicketItem(
-                tenant_id=order.tenant_id,
+                tenant_id=outlet.tenant_id,
                 ticket=ticket,
-                order_item=item,
-                product_id=item.product_id,
-                name=item.name,
-                quantity=item.quantity,
-                modifiers=_kitchen_modifiers(item.modifiers),
-                note=item.note,
+                order_item_id=item["id"],
+                product_id=item["product_id"],
+                name=item["name"],
+                quantity=item["quantity"],
+                modifiers=_kitchen_modifiers(item["modifiers"]),
+                note=item["note"],
                 position=position,
             )
-            for position, item in enumerate(by_station[station.pk])
-        )
-        changes.append(_emit_ticket(ticket.pk, "ticket.created"))
-    return changes
+            for position, item in enumerate(by_station[ticket.station_id])
+        ]
+        for ticket in tickets
+    }
+    # One INSERT for the tickets and one for all their items, whatever the number of stations.
+    Ticket.objects.bulk_create(tickets)
+    TicketItem.objects.bulk_create([item for ticket in tickets for item in items_of[ticket.pk]])
+    return [
+        _emit(selectors.ticket_as_written(ticket, items_of[ticket.pk]), "ticket.created",
+              outlet=outlet)
+        for ticket in tickets
+    ]
 
 
 @outbox.atomic

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 
 from catalog.models import Product
 from kds import services
 from kds.models import Station, Ticket, TicketItem
-from kds.routing_rules import RoutingTable
+from kds.routing_rules import RoutingTable, prep_stations_for
 from kds.selectors import ticket_for_output
 from kds.serializers import TicketSerializer
-from orders.models import Order
+from orders.models import Order, OrderItem
 from pos.api_errors import Conflict, InvalidTransition
 from pos.models import StreamEvent
+from pos.streams import outbox
 from tests import factories
 from tests.kds.conftest import confirm, events, fired, line, make_order, transition
 
@@ -186,3 +190,255 @@ def test_cancel_before_confirmation_fires_nothing(world, kitchen):
     transition(order, "cancelled", actor=world.cashier)
     assert not Ticket.objects.filter(order=order).exists()
     assert events(world.outlet, "ticket.") == []
+
+
+# --- firing renders what it wrote -----------------------------------------------------------
+@pytest.fixture
+def ticket_emits(monkeypatch) -> list[tuple[str, str]]:
+    """``(name, data as JSON)`` of every event the kitchen services hand to ``emit``: what is
+    published after commit, key order included."""
+    calls: list[tuple[str, str]] = []
+    real_emit = services.emit
+
+    def recording_emit(*, name, data, **kwargs):
+        calls.append((name, json.dumps(data, cls=DjangoJSONEncoder)))
+        return real_emit(name=name, data=data, **kwargs)
+
+    monkeypatch.setattr(services, "emit", recording_emit)
+    return calls
+
+
+@pytest.fixture
+def fire_results(monkeypatch) -> list[list[services.TicketChange]]:
+    """What each ``tickets_fire`` the confirmation reaction runs returns."""
+    results: list[list[services.TicketChange]] = []
+    real_fire = services.tickets_fire
+
+    def recording_fire(*, order_id):
+        results.append(real_fire(order_id=order_id))
+        return results[-1]
+
+    monkeypatch.setattr(services, "tickets_fire", recording_fire)
+    return results
+
+
+def fresh_ticket_json(ticket_id) -> str:
+    return json.dumps(TicketSerializer(ticket_for_output(ticket_id)).data, cls=DjangoJSONEncoder)
+
+
+def columns(obj) -> list[tuple[str, object]]:
+    """Every column as the instance holds it; a choice held as its enum member (a model
+    default) counts as its value, which is what it renders and compares as."""
+    return [
+        (f.attname, str(v) if isinstance(v, str) else v)
+        for f in obj._meta.concrete_fields
+        for v in [getattr(obj, f.attname)]
+    ]
+
+
+@pytest.fixture
+def well_done(world, kitchen):
+    group = factories.make_modifier_group(
+        world.tenant, options=(("Well done", "0.00"), ("Extra sauce", "3000.00")), max_select=2,
+    )
+    for product in (kitchen.burger, kitchen.steak, kitchen.cola):
+        product.modifier_groups.set([group])
+    return {o.name: str(o.pk) for o in group.options.all()}
+
+
+def rich_order(world, kitchen, options):
+    return make_order(
+        world.outlet,
+        {"product": str(kitchen.burger.pk), "quantity": 2,
+         "modifiers": [options["Well done"], options["Extra sauce"]],
+         "note": 'no onion, "crispy"\nsecond line ✓'},
+        line(kitchen.cola, 3),
+        {"product": str(kitchen.steak.pk), "quantity": 1, "modifiers": [options["Well done"]],
+         "note": ""},
+        line(kitchen.coffee, 1, note="oat milk"),
+        line(kitchen.special),
+        table="T4", customer_name="Ana María",
+    )
+
+
+def test_created_events_are_a_fresh_read_byte_for_byte(world, kitchen, well_done,
+                                                        ticket_emits):
+    order = rich_order(world, kitchen, well_done)
+    confirm(order)
+
+    tickets = {t.station.name: t for t in Ticket.objects.filter(order=order)
+               .select_related("station")}
+    assert set(tickets) == {"Bar", "Grill"}
+    # One event per ticket, in station-name order, each what a fresh read renders.
+    assert [name for name, _ in ticket_emits] == ["ticket.created", "ticket.created"]
+    assert [json.loads(data)["id"] for _, data in ticket_emits] == [
+        str(tickets["Bar"].pk), str(tickets["Grill"].pk),
+    ]
+    for _, data in ticket_emits:
+        assert data == fresh_ticket_json(json.loads(data)["id"])
+    stored = [e.data for e in events(world.outlet, "ticket.")]
+    assert stored == [json.loads(data) for _, data in ticket_emits]
+    # The case is what it claims to be: several items a station, options, notes.
+    grill = json.loads(ticket_emits[1][1])
+    assert [i["name"] for i in grill["items"]] == ["Burger", "Steak"]
+    assert grill["items"][0]["modifiers"] == [
+        {"id": well_done["Well done"], "name": "Well done"},
+        {"id": well_done["Extra sauce"], "name": "Extra sauce"},
+    ]
+    assert grill["items"][0]["note"].endswith("second line ✓")
+    assert (grill["table"], grill["customer_name"], grill["status"]) == ("T4", "Ana María",
+                                                                         "open")
+    assert [i["name"] for i in json.loads(ticket_emits[0][1])["items"]] == [
+        "Cola", "Coffee", "Chef special",
+    ]
+
+
+def test_fired_tickets_hold_what_their_rows_hold(world, kitchen, well_done, fire_results,
+                                                 django_assert_num_queries):
+    order = rich_order(world, kitchen, well_done)
+    confirm(order)
+
+    (changes,) = fire_results
+    assert [c.ticket.station.name for c in changes] == ["Bar", "Grill"]
+    for change in changes:
+        with django_assert_num_queries(0):  # the items are the ones written, already in
+            items = list(change.ticket.items.all())
+        fresh = ticket_for_output(change.ticket.pk)
+        assert columns(change.ticket) == columns(fresh)
+        assert [columns(i) for i in items] == [columns(i) for i in fresh.items.all()]
+        assert change.event.seq is not None
+        assert change.event.data == TicketSerializer(fresh).data
+
+
+def test_confirming_fires_in_a_bounded_number_of_statements(world, kitchen, well_done,
+                                                            django_assert_max_num_queries):
+    # Two stations; product, category and ancestor rules; options. Re-reading the order, its
+    # products and each new ticket took this confirmation to 26 statements.
+    order = rich_order(world, kitchen, well_done)
+    with django_assert_max_num_queries(19):
+        confirm(order)
+    assert stations_of(order) == {"Bar": ["Cola", "Coffee", "Chef special"],
+                                  "Grill": ["Burger", "Steak"]}
+
+
+def test_confirming_at_a_one_station_outlet_reads_no_routing(world, kitchen,
+                                                            django_assert_max_num_queries):
+    # outlet2's only prep station is "Line". It was 21 statements.
+    order = make_order(world.outlet2, line(kitchen.steak, 2, note="rare"), line(kitchen.cola))
+    with django_assert_max_num_queries(15):
+        confirm(order)
+    assert stations_of(order) == {"Line": ["Steak", "Cola"]}
+
+
+@pytest.mark.parametrize(
+    ("at", "statements"),
+    [
+        # Three stations. Savepoint, order, items, 4 routing reads (stations, product rules,
+        # category rules, category tree), tickets, items, 3 events, release: it was 24.
+        ("outlet", 13),
+        # savepoint, order, items, stations, ticket, items, event, release: it was 14.
+        ("outlet2", 8),
+    ],
+)
+def test_firing_alone_takes_a_fixed_number_of_statements(world, kitchen, at, statements,
+                                                         django_assert_num_queries):
+    order = make_order(getattr(world, at), line(kitchen.burger, 2), line(kitchen.cola),
+                       line(kitchen.salad, note="no dressing"))
+    with outbox.atomic():  # the confirmation's block: finishing its events is not firing
+        with django_assert_num_queries(statements):
+            changes = services.tickets_fire(order_id=order.pk)
+        assert len(changes) == {"outlet": 3, "outlet2": 1}[at]
+
+
+def test_a_sole_prep_station_gets_everything_whatever_its_rules(world, kitchen):
+    outlet = factories.make_outlet(world.tenant)
+    services.station_create(outlet=outlet, name="Expo", kind="expo")
+    only = services.station_create(outlet=outlet, name="Wok", category_ids=[kitchen.drinks.pk],
+                                   product_ids=[kitchen.steak.pk])
+    # Made the default behind the services' back: the oldest prep station still cooks.
+    Station.objects.filter(pk=only.pk).update(is_default=False)
+    order, tickets = fired(outlet, line(kitchen.salad), line(kitchen.steak), line(kitchen.cola))
+    assert stations_of(order) == {"Wok": ["Salad", "Steak", "Cola"]}
+    assert tickets["Wok"].station_id == only.pk
+
+
+def test_firing_routes_as_the_routing_table_does(world, kitchen):
+    """The fire path's shortcut (one prep station: no rules read) and its full table answer
+    what ``RoutingTable`` answers, on outlets with several, one and no prep stations."""
+    empty = factories.make_outlet(world.tenant)
+    services.station_create(outlet=empty, name="Expo", kind="expo")
+    uncategorised = factories.make_product(world.tenant, None, name="Bread")
+    products = [kitchen.salad, kitchen.burger, kitchen.steak, kitchen.special, kitchen.cola,
+                kitchen.coffee, uncategorised]
+    items = [(p.pk, p.category_id) for p in products] + [(None, None)]  # a deleted product
+    for outlet in (world.outlet, world.outlet2, empty):
+        table = RoutingTable.for_outlet(outlet)
+        assert prep_stations_for(outlet, items) == [table.route(p, c).station for p, c in items]
+    assert prep_stations_for(empty, items) == [None] * len(items)
+    assert set(prep_stations_for(world.outlet2, items)) == {kitchen.line}
+
+
+def test_routing_without_category_rules_skips_the_category_tree(world, kitchen,
+                                                                django_assert_num_queries):
+    outlet = factories.make_outlet(world.tenant)
+    hot = services.station_create(outlet=outlet, name="Hot")
+    cold = services.station_create(outlet=outlet, name="Cold", product_ids=[kitchen.cola.pk])
+    with django_assert_num_queries(3):  # stations, product rules, category rules
+        table = RoutingTable.for_outlet(outlet)
+    assert table.parent_of == {}
+    route = table.route(kitchen.steak.pk, kitchen.steaks.pk)
+    assert (route.station, route.rule) == (hot, "default")
+    route = table.route(kitchen.cola.pk, kitchen.drinks.pk)
+    assert (route.station, route.rule) == (cold, "product")
+    order, _ = fired(outlet, line(kitchen.steak), line(kitchen.cola), line(kitchen.coffee))
+    assert stations_of(order) == {"Hot": ["Steak", "Coffee"], "Cold": ["Cola"]}
+
+
+def test_category_rules_reach_nested_categories_when_fired(world, kitchen, ticket_emits):
+    # Mains -> Grill reaches Steaks' steak; Drinks -> Bar reaches Hot's coffee; Food's salad
+    # has no listed ancestor: the default.
+    order, _tickets = fired(world.outlet, line(kitchen.coffee), line(kitchen.steak),
+                            line(kitchen.salad))
+    assert stations_of(order) == {"Bar": ["Coffee"], "Grill": ["Steak"],
+                                  "Kitchen": ["Salad"]}
+    for _, data in ticket_emits:
+        assert data == fresh_ticket_json(json.loads(data)["id"])
+
+
+def test_an_item_whose_product_was_deleted_goes_to_the_default(world, kitchen, ticket_emits):
+    gone = factories.make_product(world.tenant, kitchen.mains, name="Seasonal pie")
+    order = make_order(world.outlet, line(gone, 2, note="warm"), line(kitchen.burger))
+    Product.objects.filter(pk=gone.pk).delete()  # the order item keeps its name, loses its id
+    assert OrderItem.objects.get(order=order, name="Seasonal pie").product_id is None
+
+    confirm(order)
+
+    # Its category went with the product: no rule knows it, the default cooks it.
+    assert stations_of(order) == {"Grill": ["Burger"], "Kitchen": ["Seasonal pie"]}
+    item = TicketItem.objects.get(ticket__order=order, name="Seasonal pie")
+    assert (item.product_id, item.quantity, item.note) == (None, 2, "warm")
+    for _, data in ticket_emits:
+        assert data == fresh_ticket_json(json.loads(data)["id"])
+    kitchen_data = json.loads(ticket_emits[-1][1])
+    assert kitchen_data["items"][0]["product"] is None
+
+
+def test_no_prep_station_names_the_outlet_and_changes_nothing(world, kitchen):
+    outlet = factories.make_outlet(world.tenant, name="Night kiosk")
+    services.station_create(outlet=outlet, name="Expo", kind="expo")
+    order = make_order(outlet, line(kitchen.burger), line(kitchen.cola, 2))
+    events_before = StreamEvent.objects.filter(outlet_id=outlet.pk).count()
+
+    with pytest.raises(Conflict) as exc:
+        confirm(order)
+
+    assert exc.value.error_code == "no_station"
+    assert str(exc.value.detail) == (
+        "Outlet 'Night kiosk' has no prep station to cook this order; "
+        "create one (POST /api/stations/) before confirming orders."
+    )
+    order.refresh_from_db()
+    assert (order.status, order.version) == ("pending", 1)
+    assert not Ticket.objects.filter(order=order).exists()
+    assert not TicketItem.objects.filter(ticket__order=order).exists()
+    assert StreamEvent.objects.filter(outlet_id=outlet.pk).count() == events_before

@@ -1,0 +1,34 @@
+"""Give an instance its related rows as if ``prefetch_related`` had read them.
+
+A service that has just inserted an object and its children (an order and its items, a
+ticket and its items) holds every row as it was stored; reading them back only to render
+them costs queries on every write. ``set_prefetched`` stores the rows where Django's own
+prefetch stores them, so serializers and ``instance.<name>.all()`` answer without a query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import models
+
+
+def set_prefetched(
+    instance: models.Model, name: str, rows: Iterable[models.Model], *, ordering: tuple[str, ...]
+) -> None:
+    """Make ``instance.<name>.all()`` return ``rows`` (sorted by ``ordering``, as the prefetch
+    they stand for would order them) without a query.
+
+    Precondition: ``rows`` are all of the instance's related rows, saved, each holding what its
+    row holds (no database default, trigger or rounding changed a column after the insert);
+    tests compare what is rendered from them with a fresh read.
+    """
+    ordered = sorted(rows, key=lambda row: tuple(getattr(row, field) for field in ordering))
+    # What Django's prefetch_related_objects stores for a Prefetch: the related manager's
+    # queryset, evaluated (its result cache holds the rows), under the related name.
+    queryset = getattr(instance, name).order_by(*ordering)
+    queryset._result_cache = ordered
+    queryset._prefetch_done = True
+    if not hasattr(instance, "_prefetched_objects_cache"):
+        instance._prefetched_objects_cache = {}
+    instance._prefetched_objects_cache[name] = queryset
