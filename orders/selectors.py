@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from collections.abc import Iterable
+
+from django.db.models import F, Prefetch, QuerySet, prefetch_related_objects
 
 from orders.lifecycle import ACTIVE_STATUSES
 from orders.models import Order, OrderItem
 from pos.ids import parse_uuid
+from pos.prefetch import set_prefetched
 from tenants.models import User
 from tenants.selectors import outlets_visible_to
 
+ITEM_ORDER = ("position", "id")
 
-def _items() -> Prefetch:
-    return Prefetch("items", queryset=OrderItem.objects.order_by("position", "id"))
+
+def _items(queryset: QuerySet[OrderItem] | None = None) -> Prefetch:
+    queryset = OrderItem.objects.all() if queryset is None else queryset
+    return Prefetch("items", queryset=queryset.order_by(*ITEM_ORDER))
 
 
 def _shaped(qs: QuerySet[Order]) -> QuerySet[Order]:
@@ -56,9 +62,24 @@ def order_with_items(order_id) -> Order:
     return _shaped(Order.objects.select_related("outlet")).get(pk=order_id)
 
 
-def with_items(order: Order) -> Order:
+def with_items(order: Order, *, product_tracks_stock: bool = False) -> Order:
     """``order``, an instance the caller holds (and has saved), given its items as
-    ``OrderSerializer`` reads them: one query, instead of reading the order again."""
+    ``OrderSerializer`` reads them: one query, instead of reading the order again.
+
+    With ``product_tracks_stock``, each item also carries ``product_tracks_stock``, its
+    product's ``track_stock`` as read in that same query (unlocked; None without a product).
+    """
     getattr(order, "_prefetched_objects_cache", {}).pop("items", None)  # a stale read
-    prefetch_related_objects([order], _items())
+    queryset = OrderItem.objects.all()
+    if product_tracks_stock:
+        queryset = queryset.annotate(product_tracks_stock=F("product__track_stock"))
+    prefetch_related_objects([order], _items(queryset))
+    return order
+
+
+def with_written_items(order: Order, items: Iterable[OrderItem]) -> Order:
+    """``order`` given ``items`` as its prefetched items, in the order ``with_items`` reads
+    them, without a query: for the service that has just created the order and its items
+    (all of them, saved, each holding what its row holds)."""
+    set_prefetched(order, "items", items, ordering=ITEM_ORDER)
     return order

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -25,7 +25,7 @@ from catalog.models import Product
 from orders import lifecycle, pricing
 from orders.models import Order, OrderItem, OrderNumberCounter, OrderStatus, OrderType
 from orders.models import PaymentStatus as PS
-from orders.selectors import order_with_items, with_items
+from orders.selectors import order_with_items, with_items, with_written_items
 from orders.serializers import order_data
 from pos.api_errors import (
     DomainValidationError,
@@ -66,10 +66,27 @@ def business_date_for(outlet: Outlet, moment: datetime | None = None) -> date:
 
 def _next_order_number(outlet_id: uuid.UUID, business_date: date) -> int:
     """Increment the outlet's counter for the day; the row stays locked until commit."""
-    counters = OrderNumberCounter.objects.filter(outlet_id=outlet_id, business_date=business_date)
+    meta = OrderNumberCounter._meta
+    quote = connection.ops.quote_name
+    outlet_field, date_field = meta.get_field("outlet"), meta.get_field("business_date")
+    table, last = quote(meta.db_table), quote(meta.get_field("last_number").column)
+    # One statement instead of update() and a read back: Django's update() cannot return the
+    # new value, and this runs on every order created (PostgreSQL and SQLite >= 3.35).
+    sql = (  # names come from the model's meta; every value is a parameter
+        f"UPDATE {table} SET {last} = {last} + 1 "  # noqa: S608
+        f"WHERE {quote(outlet_field.column)} = %s AND {quote(date_field.column)} = %s "
+        f"RETURNING {last}"
+    )
+    params = [
+        outlet_field.get_db_prep_value(outlet_id, connection),
+        date_field.get_db_prep_value(business_date, connection),
+    ]
     for _ in range(2):
-        if counters.update(last_number=F("last_number") + 1):
-            return counters.values_list("last_number", flat=True).get()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is not None:
+            return row[0]
         try:
             with transaction.atomic():  # savepoint: a racing creator must not poison our txn
                 OrderNumberCounter.objects.create(
@@ -250,7 +267,7 @@ def order_create(
         total=totals.total,
         created_by=actor,
     )
-    OrderItem.objects.bulk_create(
+    lines = OrderItem.objects.bulk_create(
         OrderItem(
             tenant_id=outlet.tenant_id,
             order=order,
@@ -265,8 +282,11 @@ def order_create(
         )
         for position, line in enumerate(priced)
     )
-    order, data = _serialized(order.pk)
-    emit(outlet=outlet, name="order.created", data=data, order_id=order.pk)
+    # Everything just written is in memory as it was stored (ids and timestamps are set in
+    # Python, money is already rounded to the columns' 2 places), so render it without reading
+    # the order and its items back.
+    order = with_written_items(order, lines)
+    emit(outlet=outlet, name="order.created", data=order_data(order), order_id=order.pk)
     return order
 
 
@@ -293,9 +313,17 @@ def _take_stock(order: Order) -> bool:
     """Take stock for the order's lines of ``track_stock`` products and mark those lines.
 
     Raises ``InsufficientStock`` (nothing taken) if any product is short. Returns whether any
-    stock was taken. Precondition: the order row is locked.
+    stock was taken. Precondition: the order row is locked and its items prefetched
+    (``with_items(order, product_tracks_stock=True)``); the marks are set on those instances
+    too, so they stay true to the rows.
     """
     lines = [item for item in order.items.all() if item.product_id is not None]
+    if not any(item.product_tracks_stock for item in lines):
+        # None of the products tracked stock when the items were read: nothing to lock or
+        # take. A product that starts tracking it since then does so as if after our commit
+        # (we write none of its row). If one did track it, the flags are read again below,
+        # under the lock, as the one that counts.
+        return False
     products = _lock_products((item.product_id for item in lines), tracked_only=True)
     taken = [
         item for item in lines
@@ -322,11 +350,14 @@ def _take_stock(order: Order) -> bool:
             stock_quantity=F("stock_quantity") - quantity
         )
     OrderItem.objects.filter(pk__in=[item.pk for item in taken]).update(stock_taken=True)
+    for item in taken:
+        item.stock_taken = True
     return bool(taken)
 
 
 def _return_stock(order: Order) -> None:
-    """Give back exactly what ``_take_stock`` took. Precondition: the order row is locked."""
+    """Give back exactly what ``_take_stock`` took. Precondition: the order row is locked and
+    its items prefetched (``with_items``); their marks are cleared on those instances too."""
     lines = [
         item for item in order.items.all() if item.stock_taken and item.product_id is not None
     ]
@@ -339,6 +370,8 @@ def _return_stock(order: Order) -> None:
             stock_quantity=F("stock_quantity") + quantity
         )
     order.items.filter(stock_taken=True).update(stock_taken=False)
+    for item in order.items.all():
+        item.stock_taken = False
 
 
 # --- transitions ----------------------------------------------------------------------------
@@ -399,7 +432,7 @@ def order_transition(
         )
     from_status = order.status
     if system and to_status == from_status:
-        return order_with_items(order.pk)
+        return with_items(order)  # the row was just read, locked: only the items are missing
     if not lifecycle.is_allowed(from_status, to_status, system=system):
         raise InvalidTransition(
             f"An order cannot go from {from_status} to {to_status}.",
@@ -415,7 +448,12 @@ def order_transition(
             f"Cancelling a {from_status} order needs a manager or the owner."
         )
 
-    if to_status == OrderStatus.CONFIRMED and not order.stock_taken:
+    takes_stock = to_status == OrderStatus.CONFIRMED and not order.stock_taken
+    # The items, read once as OrderSerializer reads them (and, to take stock, whether their
+    # products track it): stock is taken from and given back to these very instances, which
+    # keep their rows' marks, so the saved order renders as it is.
+    order = with_items(order, product_tracks_stock=takes_stock)
+    if takes_stock:
         order.stock_taken = _take_stock(order)
     elif to_status == OrderStatus.CANCELLED and order.stock_taken:
         _return_stock(order)
@@ -424,9 +462,7 @@ def order_transition(
     order.version += 1  # the row is locked: no one else can have moved it
     order.save(update_fields=["status", "version", "stock_taken", "updated_at"])
 
-    # What was saved is what the instance holds: render it with its items, without reading
-    # the order again.
-    order = with_items(order)
+    # What was saved is what the instance and its items hold: render them without reading again.
     data = order_data(order)
     data["from"] = from_status
     data["to"] = to_status

@@ -6,8 +6,9 @@ import threading
 from datetime import UTC, date, datetime
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
+from orders import services
 from orders.models import Order, OrderNumberCounter
 from orders.services import business_date_for, format_order_number
 from tenants.models import Outlet
@@ -88,3 +89,57 @@ def test_concurrent_creations_get_distinct_numbers(world, menu):
     assert errors == []
     numbers = sorted(Order.objects.filter(outlet=world.outlet).values_list("number", flat=True))
     assert numbers == [format_order_number(n) for n in range(1, per_thread * threads_n + 1)]
+
+
+@pytest.mark.django_db
+def test_the_days_first_order_creates_its_counter_and_the_next_ones_follow_without_gaps(
+    world, menu
+):
+    today = business_date_for(world.outlet)
+    assert not OrderNumberCounter.objects.filter(outlet=world.outlet).exists()
+    first = make_order(world.outlet, [item(menu.tea)])
+    counter = OrderNumberCounter.objects.get(outlet=world.outlet)
+    assert (counter.business_date, counter.last_number) == (today, 1)
+    assert (first.number, first.business_date) == ("A-0001", today)
+
+    numbers = [make_order(world.outlet, [item(menu.tea)]).number for _ in range(4)]
+    assert numbers == ["A-0002", "A-0003", "A-0004", "A-0005"]
+    assert OrderNumberCounter.objects.get(pk=counter.pk).last_number == 5
+    assert OrderNumberCounter.objects.filter(outlet=world.outlet).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_number_is_one_statement_once_the_counter_exists(world, django_assert_num_queries):
+    day = date(2026, 3, 1)
+    with django_assert_num_queries(4):  # no row: UPDATE, then the savepoint around INSERT
+        assert services._next_order_number(world.outlet.pk, day) == 1
+    with django_assert_num_queries(1):  # UPDATE ... RETURNING
+        assert services._next_order_number(world.outlet.pk, day) == 2
+    assert services._next_order_number(world.outlet.pk, day) == 3
+    assert services._next_order_number(world.outlet2.pk, day) == 1
+    assert services._next_order_number(world.outlet.pk, date(2026, 3, 2)) == 1
+    assert OrderNumberCounter.objects.get(outlet=world.outlet, business_date=day).last_number == 3
+
+
+@pytest.mark.django_db
+def test_a_counter_another_transaction_created_first_is_incremented(world, monkeypatch):
+    """Between our UPDATE finding no row and our INSERT, another creator's row appears: our
+    INSERT fails in its savepoint, and the number comes from theirs."""
+    day = date(2026, 3, 1)
+
+    class RacedTransaction:
+        raced = False
+
+        def atomic(self, *args, **kwargs):
+            if not self.raced:
+                self.raced = True
+                OrderNumberCounter.objects.create(
+                    outlet=world.outlet, business_date=day, last_number=7
+                )
+            return transaction.atomic(*args, **kwargs)
+
+    raced = RacedTransaction()
+    monkeypatch.setattr(services, "transaction", raced)
+    assert services._next_order_number(world.outlet.pk, day) == 8
+    assert raced.raced
+    assert OrderNumberCounter.objects.get(outlet=world.outlet, business_date=day).last_number == 8
