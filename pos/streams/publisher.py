@@ -6,6 +6,13 @@ to fill any gap. A row is marked published once its ``group_send`` returned; row
 unpublished (a crash between commit and publication, a Redis outage) are picked up by the
 relay task.
 
+After a commit the marks are not written by the committing thread: one marker thread per
+process writes them a batch at a time (``MARK_LINGER_S`` after the first), so a write request
+does not wait for a second statement and a second commit of its own, and the database gets
+one ``UPDATE`` for many events. A mark lost with its process (or a failed batch) costs the
+relay re-publishing those events after ``OUTBOX_RELAY_AFTER_S``; sockets drop the repeats by
+seq. The relay marks what it publishes at once (it reads the unmarked rows again next).
+
 Publication is called from sync code (on-commit callbacks, the relay) and runs on an event
 loop chosen so that the channel layer's connections are reused, never built per commit:
 
@@ -116,13 +123,105 @@ def run_on_a_loop(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run_coroutine_threadsafe(coroutine, loop).result(PUBLISH_TIMEOUT_S)
 
 
+MARK_LINGER_S = 0.05  # a batch of marks waits this long for more after its first
+MARKER_IDLE_S = 2.0  # an idle marker closes its database connection after this long
+
+
+class _Marker:
+    """Writes ``published_at`` for the process's on-commit publications from one daemon
+    thread, a batch at a time (module docs)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._ids: list[int] = []
+        self._writing = False
+        self._hurry = 0  # callers of flush() waiting: write without lingering
+        self._close = False
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def add(self, ids: Sequence[int]) -> None:
+        with self._cond:
+            # A forked child (a Celery prefork worker) inherits the object, not the thread.
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._ids, self._writing, self._pid = [], False, os.getpid()
+                self._thread = threading.Thread(target=self._run, name="pos-marker",
+                                                daemon=True)
+                self._thread.start()
+            self._ids.extend(ids)
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 10.0, *, close: bool = False) -> bool:
+        """Write every mark added so far now; wait for it (at most ``timeout`` s). With
+        ``close``, the marker then closes its database connection. True if all were written."""
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                return not self._ids
+            self._hurry += 1
+            self._close = self._close or close
+            self._cond.notify_all()
+            try:
+                return self._cond.wait_for(
+                    lambda: not self._ids and not self._writing and not self._close, timeout
+                )
+            finally:
+                self._hurry -= 1
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                work = self._cond.wait_for(lambda: self._ids or self._close, MARKER_IDLE_S)
+                if work and self._ids:
+                    # Let the commits of the next few ms join this batch.
+                    self._cond.wait_for(lambda: self._hurry, MARK_LINGER_S)
+                batch, self._ids = self._ids, []
+                self._writing = bool(batch)
+                close = self._close or not work
+            if batch:
+                self._write(batch)
+            if close:
+                connection.close()  # this thread's own; opened again by the next batch
+            with self._cond:
+                self._writing = False
+                if close:
+                    self._close = False
+                self._cond.notify_all()
+
+    @staticmethod
+    def _write(ids: list[int]) -> None:
+        for attempt in range(2):
+            try:
+                _mark_published(ids)
+                return
+            except Exception:
+                connection.close()  # a broken connection: the retry opens a new one
+                if attempt:
+                    logger.warning(
+                        "marking published events failed; the relay will publish them again",
+                        extra={"events": len(ids)}, exc_info=True,
+                    )
+
+
+_marker = _Marker()
+
+
+def flush_marks(timeout: float = 10.0, *, close: bool = False) -> bool:
+    """Write the pending published marks of this process now and wait for them (tests,
+    shutdown); ``close`` also closes the marker's database connection."""
+    return _marker.flush(timeout, close=close)
+
+
 def publish(events: Sequence[StreamEvent], *, path: str = "commit") -> int:
-    """Publish ``events`` and mark the sent ones published (in the caller's thread and
-    transaction state). Returns how many were sent."""
+    """Publish ``events`` and have the sent ones marked published: by the marker thread for
+    on-commit publication, at once (in the caller's thread) for the relay. Returns how many
+    were sent."""
     sent = run_on_a_loop(send_events(events))
     if sent:
         metrics.events_published.labels(path=path).inc(len(sent))
-        _mark_published(sent)
+        if path == "commit":
+            _marker.add(sent)
+        else:
+            _mark_published(sent)
     return len(sent)
 
 

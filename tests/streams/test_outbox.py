@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from pos.models import StreamCursor, StreamEvent
-from pos.streams import outbox
+from pos.streams import outbox, publisher
 from pos.streams.relay import prune_events, relay_unpublished
 from pos.streams.wire import group_for_outlet, messages_of
 from tests.streams.helpers import write_events
@@ -292,6 +292,44 @@ def test_concurrent_first_events_create_the_cursor_once(world):
 @pytest.mark.django_db(transaction=True)
 def test_on_commit_publication_marks_events_published(world):
     write_events(world.outlet, 2)
+    assert publisher.flush_marks()
+    assert not StreamEvent.objects.filter(published_at__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_marks_are_written_after_the_commit_returns_and_together(world, monkeypatch):
+    # The committing thread publishes and leaves the marks to the marker thread, which
+    # writes the marks of the commits of the next MARK_LINGER_S in one statement.
+    monkeypatch.setattr(publisher, "MARK_LINGER_S", 30.0)
+    batches = []
+    real_mark = publisher._mark_published
+    monkeypatch.setattr(publisher, "_mark_published",
+                        lambda ids: (batches.append(sorted(ids)), real_mark(ids)))
+    write_events(world.outlet, 3)
+    assert StreamEvent.objects.filter(published_at__isnull=True).count() == 3  # not yet
+    assert batches == []
+    assert publisher.flush_marks()  # no lingering once someone waits for them
+    ids = sorted(StreamEvent.objects.filter(outlet_id=world.outlet.id).values_list("pk", flat=True))
+    assert batches == [ids]
+    assert not StreamEvent.objects.filter(published_at__isnull=True).exists()
+    assert relay_unpublished(older_than_s=0) == 0  # nothing for the relay to send again
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_batch_of_marks_leaves_the_events_to_the_relay(world, monkeypatch):
+    calls = []
+
+    def failing(ids):
+        calls.append(list(ids))
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(publisher, "_mark_published", failing)
+    write_events(world.outlet, 2)
+    assert publisher.flush_marks()  # the batch was handled: tried twice, then given up
+    assert len(calls) == 2
+    monkeypatch.undo()
+    assert StreamEvent.objects.filter(published_at__isnull=True).count() == 2
+    assert relay_unpublished(older_than_s=0) == 2  # published again, and marked at once
     assert not StreamEvent.objects.filter(published_at__isnull=True).exists()
 
 
@@ -327,6 +365,7 @@ def test_relay_management_command(world):
 def test_prune_keeps_recent_and_unpublished_events(world):
     write_events(world.outlet, 3)
     write_events(world.outlet, 1, publish=False)
+    assert publisher.flush_marks()  # seqs 1 to 3 marked published
     old = timezone.now() - timedelta(days=8)
     StreamEvent.objects.filter(seq__in=[1, 2, 4]).update(created_at=old)
     assert prune_events(retention_days=7) == 2  # seq 4 is unpublished: the relay needs it

@@ -51,6 +51,7 @@ def test_threads_without_a_loop_share_one_long_lived_publisher_loop(world):
     assert len(loops) == 1  # three commits, two threads, one loop
     assert next(iter(loops)).is_running()
     assert len(_publisher_threads()) == 1
+    assert publisher.flush_marks()
     assert not StreamEvent.objects.filter(published_at__isnull=True).exists()
 
 
@@ -80,6 +81,7 @@ async def test_a_thread_of_a_process_serving_sockets_publishes_on_the_serving_lo
         await comm.disconnect()
     assert seqs == [1] and event["seq"] == 1
     assert used == [serving]
+    assert await asyncio.to_thread(publisher.flush_marks)
     assert await database_sync_to_async(
         StreamEvent.objects.filter(published_at__isnull=True).count)() == 0
 
@@ -109,6 +111,7 @@ def test_a_transactions_events_go_out_as_one_message_per_outlet(world, monkeypat
         assert second["type"] == MESSAGE_TYPE and second["seq"] == 3  # over the batch size
         [other] = received(world.outlet2, 1)
         assert other["type"] == MESSAGE_TYPE and other["seq"] == 1
+        assert publisher.flush_marks()
         assert not StreamEvent.objects.filter(published_at__isnull=True).exists()
     finally:
         for outlet in (world.outlet, world.outlet2):
