@@ -20,6 +20,7 @@ from pos.models import StreamEvent
 from pos.streams import outbox
 from tests import factories
 from tests.kds.conftest import confirm, events, fired, line, make_order, transition
+from tests.streams.helpers import record_emits
 
 
 def stations_of(order) -> dict[str, list[str]]:
@@ -197,15 +198,7 @@ def test_cancel_before_confirmation_fires_nothing(world, kitchen):
 def ticket_emits(monkeypatch) -> list[tuple[str, str]]:
     """``(name, data as JSON)`` of every event the kitchen services hand to ``emit``: what is
     published after commit, key order included."""
-    calls: list[tuple[str, str]] = []
-    real_emit = services.emit
-
-    def recording_emit(*, name, data, **kwargs):
-        calls.append((name, json.dumps(data, cls=DjangoJSONEncoder)))
-        return real_emit(name=name, data=data, **kwargs)
-
-    monkeypatch.setattr(services, "emit", recording_emit)
-    return calls
+    return record_emits(monkeypatch, services)
 
 
 @pytest.fixture

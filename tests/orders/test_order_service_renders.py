@@ -17,22 +17,15 @@ from orders.selectors import order_with_items
 from orders.serializers import order_data
 from tests import factories
 from tests.orders.conftest import item, make_order
+from tests.streams.helpers import record_emits
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def emitted(monkeypatch) -> list[tuple[str, dict]]:
-    """``(name, data)`` of every event the order services emit, as they handed it over."""
-    calls: list[tuple[str, dict]] = []
-    real_emit = services.emit
-
-    def recording_emit(*, name, data, **kwargs):
-        calls.append((name, json.dumps(data, cls=DjangoJSONEncoder)))
-        return real_emit(name=name, data=data, **kwargs)
-
-    monkeypatch.setattr(services, "emit", recording_emit)
-    return calls
+def emitted(monkeypatch) -> list[tuple[str, str]]:
+    """``(name, data as JSON)`` of every event the order services emit, as they handed it over."""
+    return record_emits(monkeypatch, services)
 
 
 def fresh_json(order_id, **extra) -> str:

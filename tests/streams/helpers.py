@@ -7,6 +7,7 @@ import json
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.core.serializers.json import DjangoJSONEncoder
 from django.test import override_settings
 from django.urls import re_path
 
@@ -78,3 +79,17 @@ async def receive(comm: WebsocketCommunicator, timeout: float = 3.0) -> dict:
 
 async def receive_events(comm: WebsocketCommunicator, count: int, timeout: float = 5.0):
     return [await receive(comm, timeout) for _ in range(count)]
+
+
+def record_emits(monkeypatch, module) -> list[tuple[str, str]]:
+    """``(name, data as JSON)`` of every event ``module``'s services hand to ``emit`` from now
+    on (key order included: what is stored and published), in order."""
+    calls: list[tuple[str, str]] = []
+    real_emit = module.emit
+
+    def recording_emit(*, name, data, **kwargs):
+        calls.append((name, json.dumps(data, cls=DjangoJSONEncoder)))
+        return real_emit(name=name, data=data, **kwargs)
+
+    monkeypatch.setattr(module, "emit", recording_emit)
+    return calls
