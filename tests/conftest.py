@@ -16,15 +16,9 @@ from tests.liveserver import asgi_server, server_factory  # noqa: F401 - shared 
 @pytest.fixture(autouse=True)
 def _write_publication_marks(django_db_blocker):
     # On-commit publication leaves the published marks to a marker thread (it writes them
-    # MARK_LINGER_S later): write them within the test that made them, and let the marker's
-    # database connection go when the session ends, before the test database is dropped.
-    yield
-    with django_db_blocker.unblock():
-        publisher.flush_marks()
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _close_the_marker(django_db_blocker):
+    # MARK_LINGER_S later): write them within the test that made them, and close the
+    # marker's database connection, so that none outlives the test (a database flush between
+    # tests, or the test database dropped at the end, would wait for it).
     yield
     with django_db_blocker.unblock():
         publisher.flush_marks(close=True)
