@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -27,6 +26,7 @@ from orders.models import Order, OrderItem, OrderNumberCounter, OrderStatus, Ord
 from orders.models import PaymentStatus as PS
 from orders.selectors import order_with_items, with_items, with_written_items
 from orders.serializers import order_data
+from pos import counters
 from pos.api_errors import (
     DomainValidationError,
     InsufficientStock,
@@ -66,46 +66,14 @@ def business_date_for(outlet: Outlet, moment: datetime | None = None) -> date:
 
 def _next_order_number(outlet_id: uuid.UUID, business_date: date) -> int:
     """Increment the outlet's counter for the day; the row stays locked until commit."""
-    meta = OrderNumberCounter._meta
-    quote = connection.ops.quote_name
-    outlet_field, date_field = meta.get_field("outlet"), meta.get_field("business_date")
-    table, last = quote(meta.db_table), quote(meta.get_field("last_number").column)
-    # One statement instead of update() and a read back: Django's update() cannot return the
-    # new value, and this runs on every order created (PostgreSQL and SQLite >= 3.35).
-    sql = (  # names come from the model's meta; every value is a parameter
-        f"UPDATE {table} SET {last} = {last} + 1 "  # noqa: S608
-        f"WHERE {quote(outlet_field.column)} = %s AND {quote(date_field.column)} = %s "
-        f"RETURNING {last}"
+    return counters.increment(
+        OrderNumberCounter, field="last_number", outlet=outlet_id, business_date=business_date
     )
-    params = [
-        outlet_field.get_db_prep_value(outlet_id, connection),
-        date_field.get_db_prep_value(business_date, connection),
-    ]
-    for _ in range(2):
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-        if row is not None:
-            return row[0]
-        try:
-            with transaction.atomic():  # savepoint: a racing creator must not poison our txn
-                OrderNumberCounter.objects.create(
-                    outlet_id=outlet_id, business_date=business_date, last_number=1
-                )
-            return 1
-        except IntegrityError:
-            continue  # another transaction created it first: increment theirs
-    raise RuntimeError(f"could not allocate an order number for outlet {outlet_id}")
 
 
 def format_order_number(n: int) -> str:
     """``A-0042``: four digits at least, more once a day passes 9999 orders."""
     return f"{NUMBER_PREFIX}{n:04d}"
-
-
-def _serialized(order_id: uuid.UUID) -> tuple[Order, dict[str, Any]]:
-    order = order_with_items(order_id)
-    return order, order_data(order)
 
 
 def _require_writer(actor: User, outlet: Outlet) -> None:
@@ -544,6 +512,6 @@ def order_set_payment_totals(
         update_fields=["paid_amount", "refunded_amount", "payment_status", "version",
                        "updated_at"]
     )
-    order, data = _serialized(order.pk)
-    emit(outlet=order.outlet, name="order.updated", data=data, order_id=order.pk)
+    order = order_with_items(order.pk)
+    emit(outlet=order.outlet, name="order.updated", data=order_data(order), order_id=order.pk)
     return order

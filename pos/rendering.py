@@ -30,9 +30,9 @@ class SharedRenderer:
             with self._lock:
                 if self._serializer is None:
                     built = self.serializer_class()
-                    # Build the (lazily built) fields here, under the lock, not in the first
-                    # renders of several threads at once.
-                    list(getattr(built, "_readable_fields", ()))
+                    # Its fields are built lazily: build them here, under the lock, not in
+                    # the first renders of several threads at once.
+                    _ = built.fields
                     self._serializer = built
                 serializer = self._serializer
         return serializer

@@ -22,10 +22,10 @@ from contextlib import ContextDecorator
 from typing import Any, Protocol
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from pos import metrics
+from pos import counters, metrics
 from pos.models import StreamCursor, StreamEvent
 from pos.streams.wire import by_outlet
 
@@ -128,25 +128,7 @@ def atomic(function: Callable | None = None):
 def _advance_cursor(outlet_id: uuid.UUID, count: int) -> int:
     """Add ``count`` to the outlet's cursor and return its new value; the updated row stays
     locked until commit, which is what makes seqs gapless and in commit order."""
-    quote = connection.ops.quote_name
-    pk = StreamCursor._meta.pk
-    # One statement instead of update() and a read back: Django's update() cannot return the
-    # new value, and this runs on every writing transaction (PostgreSQL and SQLite >= 3.35).
-    table, key, last = (quote(StreamCursor._meta.db_table), quote(pk.column), quote("last_seq"))
-    sql = f"UPDATE {table} SET {last} = {last} + %s WHERE {key} = %s RETURNING {last}"  # noqa: S608
-    for _ in range(2):
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [count, pk.get_db_prep_value(outlet_id, connection)])
-            row = cursor.fetchone()
-        if row is not None:
-            return row[0]
-        try:
-            with transaction.atomic():  # savepoint: a racing creator must not poison ours
-                StreamCursor.objects.create(outlet_id=outlet_id, last_seq=count)
-            return count
-        except IntegrityError:
-            continue  # another transaction created it first: advance theirs
-    raise RuntimeError(f"could not allocate seqs for outlet {outlet_id}")
+    return counters.increment(StreamCursor, field="last_seq", by=count, outlet_id=outlet_id)
 
 
 def _advance_and_number(

@@ -211,17 +211,18 @@ def flush_marks(timeout: float = 10.0, *, close: bool = False) -> bool:
     return _marker.flush(timeout, close=close)
 
 
-def publish(events: Sequence[StreamEvent], *, path: str = "commit") -> int:
-    """Publish ``events`` and have the sent ones marked published: by the marker thread for
-    on-commit publication, at once (in the caller's thread) for the relay. Returns how many
-    were sent."""
+def publish(events: Sequence[StreamEvent], *, path: str = "commit", mark_now: bool = False
+            ) -> int:
+    """Publish ``events`` and have the sent ones marked published: by the marker thread, or
+    with ``mark_now`` at once in the caller's thread (the relay, which reads the unmarked rows
+    again next). ``path`` labels the metric. Returns how many were sent."""
     sent = run_on_a_loop(send_events(events))
     if sent:
         metrics.events_published.labels(path=path).inc(len(sent))
-        if path == "commit":
-            _marker.add(sent)
-        else:
+        if mark_now:
             _mark_published(sent)
+        else:
+            _marker.add(sent)
     return len(sent)
 
 

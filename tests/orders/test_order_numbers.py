@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from orders import services
 from orders.models import Order, OrderNumberCounter
 from orders.services import business_date_for, format_order_number
+from pos import counters
 from tenants.models import Outlet
 from tests.orders.conftest import item, make_order
 
@@ -139,7 +140,7 @@ def test_a_counter_another_transaction_created_first_is_incremented(world, monke
             return transaction.atomic(*args, **kwargs)
 
     raced = RacedTransaction()
-    monkeypatch.setattr(services, "transaction", raced)
+    monkeypatch.setattr(counters, "transaction", raced)
     assert services._next_order_number(world.outlet.pk, day) == 8
     assert raced.raced
     assert OrderNumberCounter.objects.get(outlet=world.outlet, business_date=day).last_number == 8
