@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -36,6 +37,7 @@ from pos.api_errors import (
 from pos.audit import audit_record
 from pos.ids import parse_uuid
 from pos.permissions import CASHIER, MANAGEMENT_ROLES, user_has_role
+from pos.rows import Table, lock_clause, statement
 from pos.streams import outbox
 from pos.streams.outbox import emit
 from tenants.models import Outlet, User
@@ -343,19 +345,32 @@ def _return_stock(order: Order) -> None:
 
 
 # --- transitions ----------------------------------------------------------------------------
+_ORDER = Table(Order, "o")
+_OUTLET = Table(Outlet, "u")
+
+
 def _locked_order(order_id: uuid.UUID | str) -> Order:
+    """The order with its outlet, the order's row locked (not the outlet's) until commit.
+
+    Plain SQL built once (``pos.rows``): every status change and payment runs it, and the
+    queryset it stands for (``select_for_update(no_key=True, of=("self",))
+    .select_related("outlet")``) cost more to compile than to run."""
     pk = parse_uuid(order_id)
     if pk is None:
         raise NotFound()
-    try:
-        # of=("self",): lock the order only, not the joined outlet row.
-        return (
-            Order.objects.select_for_update(no_key=True, of=("self",))
-            .select_related("outlet")
-            .get(pk=pk)
-        )
-    except Order.DoesNotExist as exc:
-        raise NotFound() from exc
+    sql = statement("orders.locked_order", lambda: (
+        f"SELECT {_ORDER.columns}, {_OUTLET.columns} FROM {_ORDER.table} "  # noqa: S608
+        f"INNER JOIN {_OUTLET.table} ON {_OUTLET.column('id')} = {_ORDER.column('outlet')} "
+        f"WHERE {_ORDER.column('id')} = %s {lock_clause(_ORDER.alias)}"
+    ))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Order._meta.pk.get_db_prep_value(pk, connection)])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound()
+    order = _ORDER.instance(row)
+    order.outlet = _OUTLET.instance(row, _ORDER.width)
+    return order
 
 
 @outbox.atomic
@@ -428,7 +443,7 @@ def order_transition(
         order.stock_taken = False
     order.status = to_status
     order.version += 1  # the row is locked: no one else can have moved it
-    order.save(update_fields=["status", "version", "stock_taken", "updated_at"])
+    _ORDER.update(order, ("status", "version", "stock_taken", "updated_at"))
 
     # What was saved is what the instance and its items hold: render them without reading again.
     data = order_data(order)

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from pos import counters, metrics
 from pos.models import StreamCursor, StreamEvent
+from pos.rows import Table
 from pos.streams.wire import by_outlet
 
 logger = logging.getLogger(__name__)
@@ -234,6 +235,9 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
 
+_EVENTS = Table(StreamEvent, "e")
+
+
 def emit(
     *,
     outlet: OutletLike,
@@ -254,15 +258,17 @@ def emit(
     state = _state()
     if state.depth == 0:
         raise RuntimeError("emit() must run inside outbox.atomic, with the change it reports")
-    event = StreamEvent.objects.create(
-        tenant_id=outlet.tenant_id,
-        outlet_id=outlet.id,
-        seq=None,
-        name=name,
-        data=_jsonable(data),
-        order_id=order_id,
-        station_id=station_id,
-        created_at=timezone.now(),
+    event = _EVENTS.insert(  # every write inserts events: SQL built once (pos.rows)
+        StreamEvent(
+            tenant_id=outlet.tenant_id,
+            outlet_id=outlet.id,
+            seq=None,
+            name=name,
+            data=_jsonable(data),
+            order_id=order_id,
+            station_id=station_id,
+            created_at=timezone.now(),
+        )
     )
     state.pending.append(event)
     for reaction in list(_reactions.get(name, ())):
