@@ -18,8 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.db import connection
+
 from catalog.models import Category
 from kds.models import Station, StationCategory, StationKind, StationProduct
+from pos.rows import Table, statement
 from pos.streams.outbox import OutletLike
 
 
@@ -99,10 +102,21 @@ class RoutingTable:
         return Route(None, RoutingRule.NONE)
 
 
+_STATION_ROWS = Table(Station, "s")
+
+
 def _prep_stations(outlet: OutletLike) -> dict[uuid.UUID, Station]:
-    return {
-        s.id: s for s in Station.objects.filter(outlet_id=outlet.id, kind=StationKind.PREP)
-    }
+    """The outlet's prep stations by id, in the model's order (name, id). Every confirmation
+    reads them: SQL built once (``pos.rows``)."""
+    rows = _STATION_ROWS
+    sql = statement("kds.prep_stations", lambda: (
+        f"SELECT {rows.columns} FROM {rows.table} WHERE {rows.column('outlet')} = %s "  # noqa: S608
+        f"AND {rows.column('kind')} = %s ORDER BY {rows.column('name')}, {rows.column('id')}"
+    ))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [rows.param("outlet", outlet.id), StationKind.PREP.value])
+        found = [rows.instance(row) for row in cursor.fetchall()]
+    return {station.id: station for station in found}
 
 
 def prep_stations_for(

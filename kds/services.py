@@ -17,8 +17,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from catalog.models import Category, Product
@@ -37,10 +36,12 @@ from kds.models import (
 from kds.routing_rules import prep_stations_for
 from kds.serializers import ticket_data
 from orders.models import Order, OrderItem, OrderStatus
+from orders.selectors import ITEM_ROWS, ORDER_ROWS
 from orders.services import order_transition
 from pos.api_errors import ApiError, Conflict, DomainValidationError, InvalidTransition
 from pos.audit import audit_record
 from pos.models import StreamEvent
+from pos.rows import Table, statement
 from pos.streams import outbox
 from pos.streams.outbox import OutletLike, emit
 from tenants.models import Outlet, User
@@ -309,6 +310,57 @@ class _OutletRef:
     tenant_id: uuid.UUID
 
 
+# Firing runs on every confirmation: its statements are SQL built once (pos.rows).
+_TICKET_ROWS = Table(Ticket, "t")
+_TICKET_ITEM_ROWS = Table(TicketItem, "ti")
+_PRODUCT_ROWS = Table(Product, "p")
+_ORDER_FIELDS = ("tenant", "outlet", "number", "type", "table", "customer_name")
+_ITEM_FIELDS = ("id", "product", "name", "quantity", "modifiers", "note")
+
+
+def _order_to_fire(order_id: uuid.UUID) -> dict:
+    """The order's snapshot columns (``tenant_id``, ``outlet_id``, ``number``, ...) and
+    ``fired``: whether it has tickets already."""
+    sql = statement("kds.order_to_fire", lambda: (
+        f"SELECT {ORDER_ROWS.select(_ORDER_FIELDS)}, EXISTS (SELECT 1 FROM "  # noqa: S608
+        f"{_TICKET_ROWS.table} WHERE {_TICKET_ROWS.column('order')} = {ORDER_ROWS.column('id')}) "
+        f"FROM {ORDER_ROWS.table} WHERE {ORDER_ROWS.column('id')} = %s"
+    ))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ORDER_ROWS.param("id", order_id)])
+        row = cursor.fetchone()
+    if row is None:
+        raise Order.DoesNotExist("No such order.")
+    values = ORDER_ROWS.values(_ORDER_FIELDS, row)
+    order = {Order._meta.get_field(name).attname: value
+             for name, value in zip(_ORDER_FIELDS, values, strict=True)}
+    order["fired"] = bool(row[len(_ORDER_FIELDS)])
+    return order
+
+
+def _items_to_fire(order_id: uuid.UUID) -> list[dict]:
+    """The order's items in order (``id``, ``product_id``, ``name``, ``quantity``,
+    ``modifiers``, ``note``) with their product's ``category_id``. A deleted product leaves
+    ``product_id`` null (SET_NULL): the outer join gives no category, and the item goes where
+    an uncategorised one would."""
+    sql = statement("kds.items_to_fire", lambda: (
+        f"SELECT {ITEM_ROWS.select(_ITEM_FIELDS)}, {_PRODUCT_ROWS.column('category')} "  # noqa: S608
+        f"FROM {ITEM_ROWS.table} LEFT OUTER JOIN {_PRODUCT_ROWS.table} "
+        f"ON {_PRODUCT_ROWS.column('id')} = {ITEM_ROWS.column('product')} "
+        f"WHERE {ITEM_ROWS.column('order')} = %s "
+        f"ORDER BY {ITEM_ROWS.column('position')}, {ITEM_ROWS.column('id')}"
+    ))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ITEM_ROWS.param("order", order_id)])
+        rows = cursor.fetchall()
+    names = [OrderItem._meta.get_field(name).attname for name in _ITEM_FIELDS]
+    return [
+        {**dict(zip(names, ITEM_ROWS.values(_ITEM_FIELDS, row), strict=True)),
+         "category_id": _PRODUCT_ROWS.value("category", row[len(_ITEM_FIELDS)])}
+        for row in rows
+    ]
+
+
 @outbox.atomic
 def tickets_fire(*, order_id: uuid.UUID) -> list[TicketChange]:
     """Create the order's tickets, one per prep station its items route to; emit
@@ -321,24 +373,13 @@ def tickets_fire(*, order_id: uuid.UUID) -> list[TicketChange]:
 
     Runs on every confirmation, so it reads columns rather than models: the order's snapshot
     fields (and whether it has tickets) in one query, its items with their product's category
-    in another, and renders each ticket from the objects it inserted.
+    in another, and renders each ticket from the objects it inserted; its statements are SQL
+    built once.
     """
-    order = (
-        Order.objects.filter(pk=order_id)
-        .annotate(fired=Exists(Ticket.objects.filter(order_id=OuterRef("pk"))))
-        .values("tenant_id", "outlet_id", "number", "type", "table", "customer_name", "fired")
-        .get()
-    )
+    order = _order_to_fire(order_id)
     if order["fired"]:
         return []
-    # A deleted product leaves product_id null (SET_NULL): the outer join gives no category,
-    # and the item goes where an uncategorised one would.
-    items = list(
-        OrderItem.objects.filter(order_id=order_id)
-        .order_by("position", "id")
-        .values("id", "product_id", "name", "quantity", "modifiers", "note",
-                category_id=F("product__category_id"))
-    )
+    items = _items_to_fire(order_id)
     if not items:
         return []
     outlet = _OutletRef(id=order["outlet_id"], tenant_id=order["tenant_id"])
@@ -389,8 +430,8 @@ def tickets_fire(*, order_id: uuid.UUID) -> list[TicketChange]:
         for ticket in tickets
     }
     # One INSERT for the tickets and one for all their items, whatever the number of stations.
-    Ticket.objects.bulk_create(tickets)
-    TicketItem.objects.bulk_create([item for ticket in tickets for item in items_of[ticket.pk]])
+    _TICKET_ROWS.insert_many(tickets)
+    _TICKET_ITEM_ROWS.insert_many([item for ticket in tickets for item in items_of[ticket.pk]])
     return [
         _emit(selectors.ticket_as_written(ticket, items_of[ticket.pk]), "ticket.created",
               outlet=outlet)

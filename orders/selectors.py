@@ -65,8 +65,11 @@ def order_with_items(order_id) -> Order:
     return _shaped(Order.objects.select_related("outlet")).get(pk=order_id)
 
 
-_ITEM = Table(OrderItem, "i")
-_PRODUCT = Table(Product, "p")
+# Rows read and written with SQL built once (pos.rows), for the statements every order write
+# runs; the services use them too.
+ORDER_ROWS = Table(Order, "o")
+ITEM_ROWS = Table(OrderItem, "i")
+_PRODUCT_ROWS = Table(Product, "p")
 
 
 def with_items(order: Order, *, product_tracks_stock: bool = False) -> Order:
@@ -82,22 +85,22 @@ def with_items(order: Order, *, product_tracks_stock: bool = False) -> Order:
     """
     name = "orders.items_with_stock" if product_tracks_stock else "orders.items"
     sql = statement(name, lambda: (
-        f"SELECT {_ITEM.columns}"  # noqa: S608
-        + (f", {_PRODUCT.column('track_stock')}" if product_tracks_stock else "")
-        + f" FROM {_ITEM.table}"
-        + (f" LEFT OUTER JOIN {_PRODUCT.table} ON {_PRODUCT.column('id')} = "
-           f"{_ITEM.column('product')}" if product_tracks_stock else "")
-        + f" WHERE {_ITEM.column('order')} = %s ORDER BY "
-        + ", ".join(_ITEM.column(field) for field in ITEM_ORDER)
+        f"SELECT {ITEM_ROWS.columns}"  # noqa: S608
+        + (f", {_PRODUCT_ROWS.column('track_stock')}" if product_tracks_stock else "")
+        + f" FROM {ITEM_ROWS.table}"
+        + (f" LEFT OUTER JOIN {_PRODUCT_ROWS.table} ON {_PRODUCT_ROWS.column('id')} = "
+           f"{ITEM_ROWS.column('product')}" if product_tracks_stock else "")
+        + f" WHERE {ITEM_ROWS.column('order')} = %s ORDER BY "
+        + ", ".join(ITEM_ROWS.column(field) for field in ITEM_ORDER)
     ))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [Order._meta.pk.get_db_prep_value(order.pk, connection)])
+        cursor.execute(sql, [ITEM_ROWS.param("order", order.pk)])
         rows = cursor.fetchall()
     items = []
     for row in rows:
-        item = _ITEM.instance(row)
+        item = ITEM_ROWS.instance(row)
         if product_tracks_stock:
-            item.product_tracks_stock = _PRODUCT.value("track_stock", row[_ITEM.width])
+            item.product_tracks_stock = _PRODUCT_ROWS.value("track_stock", row[ITEM_ROWS.width])
         item.order = order
         items.append(item)
     set_prefetched(order, "items", items, ordering=ITEM_ORDER)

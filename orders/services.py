@@ -25,7 +25,13 @@ from catalog.models import Product
 from orders import lifecycle, pricing
 from orders.models import Order, OrderItem, OrderNumberCounter, OrderStatus, OrderType
 from orders.models import PaymentStatus as PS
-from orders.selectors import order_with_items, with_items, with_written_items
+from orders.selectors import (
+    ITEM_ROWS,
+    ORDER_ROWS,
+    order_with_items,
+    with_items,
+    with_written_items,
+)
 from orders.serializers import order_data
 from pos import counters
 from pos.api_errors import (
@@ -220,7 +226,8 @@ def order_create(
     )
     business_date = business_date_for(outlet)
     number = format_order_number(_next_order_number(outlet.pk, business_date))
-    order = Order.objects.create(
+    # The order and its items in two statements built once (pos.rows): every sale runs them.
+    order = ORDER_ROWS.insert(Order(
         tenant_id=outlet.tenant_id,
         outlet=outlet,
         number=number,
@@ -236,8 +243,8 @@ def order_create(
         tax_amount=totals.tax_amount,
         total=totals.total,
         created_by=actor,
-    )
-    lines = OrderItem.objects.bulk_create(
+    ))
+    lines = ITEM_ROWS.insert_many([
         OrderItem(
             tenant_id=outlet.tenant_id,
             order=order,
@@ -251,7 +258,7 @@ def order_create(
             position=position,
         )
         for position, line in enumerate(priced)
-    )
+    ])
     # Everything just written is in memory as it was stored (ids and timestamps are set in
     # Python, money is already rounded to the columns' 2 places), so render it without reading
     # the order and its items back.
@@ -345,8 +352,7 @@ def _return_stock(order: Order) -> None:
 
 
 # --- transitions ----------------------------------------------------------------------------
-_ORDER = Table(Order, "o")
-_OUTLET = Table(Outlet, "u")
+_OUTLET_ROWS = Table(Outlet, "u")
 
 
 def _locked_order(order_id: uuid.UUID | str) -> Order:
@@ -359,17 +365,18 @@ def _locked_order(order_id: uuid.UUID | str) -> Order:
     if pk is None:
         raise NotFound()
     sql = statement("orders.locked_order", lambda: (
-        f"SELECT {_ORDER.columns}, {_OUTLET.columns} FROM {_ORDER.table} "  # noqa: S608
-        f"INNER JOIN {_OUTLET.table} ON {_OUTLET.column('id')} = {_ORDER.column('outlet')} "
-        f"WHERE {_ORDER.column('id')} = %s {lock_clause(_ORDER.alias)}"
+        f"SELECT {ORDER_ROWS.columns}, {_OUTLET_ROWS.columns} "  # noqa: S608
+        f"FROM {ORDER_ROWS.table} INNER JOIN {_OUTLET_ROWS.table} "
+        f"ON {_OUTLET_ROWS.column('id')} = {ORDER_ROWS.column('outlet')} "
+        f"WHERE {ORDER_ROWS.column('id')} = %s {lock_clause(ORDER_ROWS.alias)}"
     ))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [Order._meta.pk.get_db_prep_value(pk, connection)])
+        cursor.execute(sql, [ORDER_ROWS.param("id", pk)])
         row = cursor.fetchone()
     if row is None:
         raise NotFound()
-    order = _ORDER.instance(row)
-    order.outlet = _OUTLET.instance(row, _ORDER.width)
+    order = ORDER_ROWS.instance(row)
+    order.outlet = _OUTLET_ROWS.instance(row, ORDER_ROWS.width)
     return order
 
 
@@ -443,7 +450,7 @@ def order_transition(
         order.stock_taken = False
     order.status = to_status
     order.version += 1  # the row is locked: no one else can have moved it
-    _ORDER.update(order, ("status", "version", "stock_taken", "updated_at"))
+    ORDER_ROWS.update(order, ("status", "version", "stock_taken", "updated_at"))
 
     # What was saved is what the instance and its items hold: render them without reading again.
     data = order_data(order)
