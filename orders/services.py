@@ -22,6 +22,7 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied
 
 from catalog.models import Product
+from catalog.selectors import products_for_sale
 from orders import lifecycle, pricing
 from orders.models import Order, OrderItem, OrderNumberCounter, OrderStatus, OrderType
 from orders.models import PaymentStatus as PS
@@ -105,11 +106,7 @@ def _priced_items(
             "An order needs at least one item.", details={"items": ["This list may not be empty."]}
         )
     product_ids = {parse_uuid(item.get("product")) for item in items} - {None}
-    products = {
-        p.pk: p
-        for p in Product.objects.filter(tenant_id=outlet.tenant_id, pk__in=product_ids)
-        .prefetch_related("modifier_groups__options")
-    }
+    products = products_for_sale(outlet.tenant_id, product_ids)
 
     errors: dict[str, dict[str, list[str]]] = {}
     priced: list[dict[str, Any]] = []

@@ -14,16 +14,21 @@ from django.db import models
 
 
 def set_prefetched(
-    instance: models.Model, name: str, rows: Iterable[models.Model], *, ordering: tuple[str, ...]
+    instance: models.Model, name: str, rows: Iterable[models.Model], *, ordering: tuple[str, ...],
+    presorted: bool = False,
 ) -> None:
     """Make ``instance.<name>.all()`` return ``rows`` (sorted by ``ordering``, as the prefetch
-    they stand for would order them) without a query.
+    they stand for would order them) without a query. ``presorted``: ``rows`` come from a
+    query ordered by ``ordering`` and keep that order (the database's collation, which
+    Python's string order is not).
 
     Precondition: ``rows`` are all of the instance's related rows, saved, each holding what its
     row holds (no database default, trigger or rounding changed a column after the insert);
     tests compare what is rendered from them with a fresh read.
     """
-    ordered = sorted(rows, key=lambda row: tuple(getattr(row, field) for field in ordering))
+    ordered = list(rows) if presorted else sorted(
+        rows, key=lambda row: tuple(getattr(row, field) for field in ordering)
+    )
     # What Django's prefetch_related_objects stores for a Prefetch: the related manager's
     # queryset, evaluated (its result cache holds the rows), under the related name.
     queryset = getattr(instance, name).order_by(*ordering)

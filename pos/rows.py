@@ -76,6 +76,7 @@ class Table(Generic[M]):
         self.alias = alias
         self.width = len(model._meta.concrete_fields)
         self._attnames = [field.attname for field in model._meta.concrete_fields]
+        self.key_index = self._attnames.index(model._meta.pk.attname)  # the pk's column
         self._compiled: dict[str, _Compiled] = {}
 
     def _compiled_for(self, db: BaseDatabaseWrapper) -> _Compiled:
