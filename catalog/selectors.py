@@ -15,7 +15,7 @@ from django.db.models import Prefetch, QuerySet
 
 from catalog.models import Category, ModifierGroup, ModifierOption, Product
 from pos.prefetch import set_prefetched
-from pos.rows import Table, statement
+from pos.rows import Table, fetchall, statement
 from tenants.models import Outlet, User
 from tenants.selectors import user_is_super_admin
 
@@ -95,9 +95,7 @@ def products_for_sale(tenant_id: uuid.UUID, product_ids: Iterable[uuid.UUID]
          *(m.column(f) for f in _OPTION_ORDER)]
     ))
     sql = f"{head}({', '.join('%s' for _ in ids)}){order}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [p.param("tenant", tenant_id), *(p.param("id", pk) for pk in ids)])
-        rows = cursor.fetchall()
+    rows = fetchall(sql, [p.param("tenant", tenant_id), *(p.param("id", pk) for pk in ids)])
     # One row per product, group and option: each built once, keyed by its row's raw id.
     products: dict[Any, Product] = {}
     groups: dict[Any, dict[Any, ModifierGroup]] = {}

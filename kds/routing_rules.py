@@ -18,11 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from django.db import connection
-
 from catalog.models import Category
 from kds.models import Station, StationCategory, StationKind, StationProduct
-from pos.rows import Table, statement
+from pos.rows import Table, fetchall, statement
 from pos.streams.outbox import OutletLike
 
 
@@ -113,9 +111,8 @@ def _prep_stations(outlet: OutletLike) -> dict[uuid.UUID, Station]:
         f"SELECT {rows.columns} FROM {rows.table} WHERE {rows.column('outlet')} = %s "  # noqa: S608
         f"AND {rows.column('kind')} = %s ORDER BY {rows.column('name')}, {rows.column('id')}"
     ))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [rows.param("outlet", outlet.id), StationKind.PREP.value])
-        found = [rows.instance(row) for row in cursor.fetchall()]
+    found = [rows.instance(row)
+             for row in fetchall(sql, [rows.param("outlet", outlet.id), StationKind.PREP.value])]
     return {station.id: station for station in found}
 
 

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog.models import Category, Product
@@ -41,7 +41,7 @@ from orders.services import order_transition
 from pos.api_errors import ApiError, Conflict, DomainValidationError, InvalidTransition
 from pos.audit import audit_record
 from pos.models import StreamEvent
-from pos.rows import Table, statement
+from pos.rows import Table, fetchall, fetchone, statement
 from pos.streams import outbox
 from pos.streams.outbox import OutletLike, emit
 from tenants.models import Outlet, User
@@ -326,9 +326,7 @@ def _order_to_fire(order_id: uuid.UUID) -> dict:
         f"{_TICKET_ROWS.table} WHERE {_TICKET_ROWS.column('order')} = {ORDER_ROWS.column('id')}) "
         f"FROM {ORDER_ROWS.table} WHERE {ORDER_ROWS.column('id')} = %s"
     ))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [ORDER_ROWS.param("id", order_id)])
-        row = cursor.fetchone()
+    row = fetchone(sql, [ORDER_ROWS.param("id", order_id)])
     if row is None:
         raise Order.DoesNotExist("No such order.")
     values = ORDER_ROWS.values(_ORDER_FIELDS, row)
@@ -350,9 +348,7 @@ def _items_to_fire(order_id: uuid.UUID) -> list[dict]:
         f"WHERE {ITEM_ROWS.column('order')} = %s "
         f"ORDER BY {ITEM_ROWS.column('position')}, {ITEM_ROWS.column('id')}"
     ))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [ITEM_ROWS.param("order", order_id)])
-        rows = cursor.fetchall()
+    rows = fetchall(sql, [ITEM_ROWS.param("order", order_id)])
     names = [OrderItem._meta.get_field(name).attname for name in _ITEM_FIELDS]
     return [
         {**dict(zip(names, ITEM_ROWS.values(_ITEM_FIELDS, row), strict=True)),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from catalog.models import Product
@@ -12,7 +11,7 @@ from orders.lifecycle import ACTIVE_STATUSES
 from orders.models import Order, OrderItem
 from pos.ids import parse_uuid
 from pos.prefetch import set_prefetched
-from pos.rows import Table, statement
+from pos.rows import Table, fetchall, statement
 from tenants.models import User
 from tenants.selectors import outlets_visible_to
 
@@ -93,11 +92,8 @@ def with_items(order: Order, *, product_tracks_stock: bool = False) -> Order:
         + f" WHERE {ITEM_ROWS.column('order')} = %s ORDER BY "
         + ", ".join(ITEM_ROWS.column(field) for field in ITEM_ORDER)
     ))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [ITEM_ROWS.param("order", order.pk)])
-        rows = cursor.fetchall()
     items = []
-    for row in rows:
+    for row in fetchall(sql, [ITEM_ROWS.param("order", order.pk)]):
         item = ITEM_ROWS.instance(row)
         if product_tracks_stock:
             item.product_tracks_stock = _PRODUCT_ROWS.value("track_stock", row[ITEM_ROWS.width])

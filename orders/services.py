@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -44,7 +43,7 @@ from pos.api_errors import (
 from pos.audit import audit_record
 from pos.ids import parse_uuid
 from pos.permissions import CASHIER, MANAGEMENT_ROLES, user_has_role
-from pos.rows import Table, lock_clause, statement
+from pos.rows import Table, fetchone, lock_clause, statement
 from pos.streams import outbox
 from pos.streams.outbox import emit
 from tenants.models import Outlet, User
@@ -367,9 +366,7 @@ def _locked_order(order_id: uuid.UUID | str) -> Order:
         f"ON {_OUTLET_ROWS.column('id')} = {ORDER_ROWS.column('outlet')} "
         f"WHERE {ORDER_ROWS.column('id')} = %s {lock_clause(ORDER_ROWS.alias)}"
     ))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [ORDER_ROWS.param("id", pk)])
-        row = cursor.fetchone()
+    row = fetchone(sql, [ORDER_ROWS.param("id", pk)])
     if row is None:
         raise NotFound()
     order = ORDER_ROWS.instance(row)

@@ -197,6 +197,20 @@ class Table(Generic[M]):
         return list(instances)
 
 
+def fetchone(sql: str, params: Sequence[Any]) -> tuple | None:
+    """The first row of ``sql`` run with ``params`` on the default database, or None."""
+    with _db().cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def fetchall(sql: str, params: Sequence[Any]) -> list[tuple]:
+    """Every row of ``sql`` run with ``params`` on the default database."""
+    with _db().cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 _statements: dict[tuple[str, str], str] = {}
 
 
