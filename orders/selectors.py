@@ -71,6 +71,45 @@ ITEM_ROWS = Table(OrderItem, "i")
 _PRODUCT_ROWS = Table(Product, "p")
 
 
+def item_columns(*, product_tracks_stock: bool = False) -> str:
+    """The SELECT list of an order's items as ``with_items`` reads them (``i``), with their
+    product's ``track_stock`` (``p``, joined by ``item_joins``) if asked."""
+    stock = f", {_PRODUCT_ROWS.column('track_stock')}" if product_tracks_stock else ""
+    return ITEM_ROWS.columns + stock
+
+
+def item_joins(*, product_tracks_stock: bool = False) -> str:
+    """What ``item_columns`` needs joined to the items, if anything."""
+    if not product_tracks_stock:
+        return ""
+    return (f" LEFT OUTER JOIN {_PRODUCT_ROWS.table} "
+            f"ON {_PRODUCT_ROWS.column('id')} = {ITEM_ROWS.column('product')}")
+
+
+def item_order() -> str:
+    """ORDER BY of the items: the order ``OrderSerializer`` renders them in."""
+    return ", ".join(ITEM_ROWS.column(field) for field in ITEM_ORDER)
+
+
+def set_items(order: Order, rows: Iterable[tuple], *, start: int = 0,
+              product_tracks_stock: bool = False) -> Order:
+    """Store the items in ``rows`` (from ``start``, as ``item_columns`` selects them, in
+    ``item_order``) where ``prefetch_related("items")`` stores them, each holding ``order``
+    as its order. A row without an item (an outer join, an order without items) is skipped."""
+    items = []
+    for row in rows:
+        if row[start + ITEM_ROWS.key_index] is None:
+            continue
+        item = ITEM_ROWS.instance(row, start)
+        if product_tracks_stock:
+            item.product_tracks_stock = _PRODUCT_ROWS.value(
+                "track_stock", row[start + ITEM_ROWS.width])
+        item.order = order
+        items.append(item)
+    set_prefetched(order, "items", items, ordering=ITEM_ORDER, presorted=True)
+    return order
+
+
 def with_items(order: Order, *, product_tracks_stock: bool = False) -> Order:
     """``order``, an instance the caller holds (and has saved), given its items as
     ``OrderSerializer`` reads them: one query, instead of reading the order again.
@@ -78,29 +117,17 @@ def with_items(order: Order, *, product_tracks_stock: bool = False) -> Order:
     With ``product_tracks_stock``, each item also carries ``product_tracks_stock``, its
     product's ``track_stock`` as read in that same query (unlocked; None without a product).
 
-    Plain SQL built once (``pos.rows``): every status change runs it, and the prefetch it
-    stands for cost more to compile than to run. The items are stored where
-    ``prefetch_related("items")`` stores them, each holding ``order`` as its order.
+    Plain SQL built once (``pos.rows``): status changes run it, and the prefetch it stands
+    for cost more to compile than to run.
     """
     name = "orders.items_with_stock" if product_tracks_stock else "orders.items"
     sql = statement(name, lambda: (
-        f"SELECT {ITEM_ROWS.columns}"  # noqa: S608
-        + (f", {_PRODUCT_ROWS.column('track_stock')}" if product_tracks_stock else "")
-        + f" FROM {ITEM_ROWS.table}"
-        + (f" LEFT OUTER JOIN {_PRODUCT_ROWS.table} ON {_PRODUCT_ROWS.column('id')} = "
-           f"{ITEM_ROWS.column('product')}" if product_tracks_stock else "")
-        + f" WHERE {ITEM_ROWS.column('order')} = %s ORDER BY "
-        + ", ".join(ITEM_ROWS.column(field) for field in ITEM_ORDER)
+        f"SELECT {item_columns(product_tracks_stock=product_tracks_stock)} "  # noqa: S608
+        f"FROM {ITEM_ROWS.table}{item_joins(product_tracks_stock=product_tracks_stock)} "
+        f"WHERE {ITEM_ROWS.column('order')} = %s ORDER BY {item_order()}"
     ))
-    items = []
-    for row in fetchall(sql, [ITEM_ROWS.param("order", order.pk)]):
-        item = ITEM_ROWS.instance(row)
-        if product_tracks_stock:
-            item.product_tracks_stock = _PRODUCT_ROWS.value("track_stock", row[ITEM_ROWS.width])
-        item.order = order
-        items.append(item)
-    set_prefetched(order, "items", items, ordering=ITEM_ORDER)
-    return order
+    rows = fetchall(sql, [ITEM_ROWS.param("order", order.pk)])
+    return set_items(order, rows, product_tracks_stock=product_tracks_stock)
 
 
 def with_written_items(order: Order, items: Iterable[OrderItem]) -> Order:

@@ -28,8 +28,11 @@ from orders.models import PaymentStatus as PS
 from orders.selectors import (
     ITEM_ROWS,
     ORDER_ROWS,
+    item_columns,
+    item_joins,
+    item_order,
     order_with_items,
-    with_items,
+    set_items,
     with_written_items,
 )
 from orders.serializers import order_data
@@ -43,7 +46,7 @@ from pos.api_errors import (
 from pos.audit import audit_record
 from pos.ids import parse_uuid
 from pos.permissions import CASHIER, MANAGEMENT_ROLES, user_has_role
-from pos.rows import Table, fetchone, lock_clause, statement
+from pos.rows import Table, fetchall, lock_clause, statement
 from pos.streams import outbox
 from pos.streams.outbox import emit
 from tenants.models import Outlet, User
@@ -351,26 +354,40 @@ def _return_stock(order: Order) -> None:
 _OUTLET_ROWS = Table(Outlet, "u")
 
 
-def _locked_order(order_id: uuid.UUID | str) -> Order:
-    """The order with its outlet, the order's row locked (not the outlet's) until commit.
+def _locked_order(order_id: uuid.UUID | str, *, items: bool = False,
+                  product_tracks_stock: bool = False) -> Order:
+    """The order with its outlet, the order's row locked (not the outlet's) until commit;
+    with ``items``, its items too, as ``with_items(order, product_tracks_stock=...)`` gives
+    them, read in the same statement.
 
     Plain SQL built once (``pos.rows``): every status change and payment runs it, and the
     queryset it stands for (``select_for_update(no_key=True, of=("self",))
-    .select_related("outlet")``) cost more to compile than to run."""
+    .select_related("outlet")`` and the items' prefetch) cost more to compile than to run."""
     pk = parse_uuid(order_id)
     if pk is None:
         raise NotFound()
-    sql = statement("orders.locked_order", lambda: (
-        f"SELECT {ORDER_ROWS.columns}, {_OUTLET_ROWS.columns} "  # noqa: S608
-        f"FROM {ORDER_ROWS.table} INNER JOIN {_OUTLET_ROWS.table} "
-        f"ON {_OUTLET_ROWS.column('id')} = {ORDER_ROWS.column('outlet')} "
-        f"WHERE {ORDER_ROWS.column('id')} = %s {lock_clause(ORDER_ROWS.alias)}"
+    stock = items and product_tracks_stock
+    name = "orders.locked_order" + (".items" if items else "") + (".stock" if stock else "")
+    sql = statement(name, lambda: (
+        f"SELECT {ORDER_ROWS.columns}, {_OUTLET_ROWS.columns}"  # noqa: S608
+        + (f", {item_columns(product_tracks_stock=stock)}" if items else "")
+        + f" FROM {ORDER_ROWS.table} INNER JOIN {_OUTLET_ROWS.table} "
+        f"ON {_OUTLET_ROWS.column('id')} = {ORDER_ROWS.column('outlet')}"
+        + (f" LEFT OUTER JOIN {ITEM_ROWS.table} "
+           f"ON {ITEM_ROWS.column('order')} = {ORDER_ROWS.column('id')}"
+           f"{item_joins(product_tracks_stock=stock)}" if items else "")
+        + f" WHERE {ORDER_ROWS.column('id')} = %s"
+        + (f" ORDER BY {item_order()}" if items else "")
+        + f" {lock_clause(ORDER_ROWS.alias)}"
     ))
-    row = fetchone(sql, [ORDER_ROWS.param("id", pk)])
-    if row is None:
+    rows = fetchall(sql, [ORDER_ROWS.param("id", pk)])
+    if not rows:
         raise NotFound()
-    order = ORDER_ROWS.instance(row)
-    order.outlet = _OUTLET_ROWS.instance(row, ORDER_ROWS.width)
+    order = ORDER_ROWS.instance(rows[0])
+    order.outlet = _OUTLET_ROWS.instance(rows[0], ORDER_ROWS.width)
+    if items:
+        set_items(order, rows, start=ORDER_ROWS.width + _OUTLET_ROWS.width,
+                  product_tracks_stock=stock)
     return order
 
 
@@ -402,7 +419,11 @@ def order_transition(
     """
     if not system and actor is None:
         raise ValueError("order_transition needs an actor unless system=True")
-    order = _locked_order(order_id)
+    # The order and its items in one statement (and, to take stock on a confirmation, whether
+    # their products track it): stock is taken from and given back to these very instances,
+    # which keep their rows' marks, so the saved order renders as it is.
+    order = _locked_order(order_id, items=True,
+                          product_tracks_stock=to_status == OrderStatus.CONFIRMED)
     if not system:
         _require_writer(actor, order.outlet)
     if expected_version is not None and expected_version != order.version:
@@ -416,7 +437,7 @@ def order_transition(
         )
     from_status = order.status
     if system and to_status == from_status:
-        return with_items(order)  # the row was just read, locked: only the items are missing
+        return order
     if not lifecycle.is_allowed(from_status, to_status, system=system):
         raise InvalidTransition(
             f"An order cannot go from {from_status} to {to_status}.",
@@ -433,10 +454,6 @@ def order_transition(
         )
 
     takes_stock = to_status == OrderStatus.CONFIRMED and not order.stock_taken
-    # The items, read once as OrderSerializer reads them (and, to take stock, whether their
-    # products track it): stock is taken from and given back to these very instances, which
-    # keep their rows' marks, so the saved order renders as it is.
-    order = with_items(order, product_tracks_stock=takes_stock)
     if takes_stock:
         order.stock_taken = _take_stock(order)
     elif to_status == OrderStatus.CANCELLED and order.stock_taken:

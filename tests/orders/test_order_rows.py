@@ -137,14 +137,14 @@ def test_a_status_change_holds_the_order_row_not_the_outlet_row(world, menu, mon
     monkeypatch.setattr(outbox, "_reactions", {})
     target = make_order(world.outlet, [item(menu.tea)], actor=world.cashier)
     inside, release = threading.Event(), threading.Event()
-    original = services.with_items
+    original = services._require_writer  # runs once the order is locked
 
-    def held(order, **kwargs):
+    def held(actor, outlet):
         inside.set()
         release.wait(10)
-        return original(order, **kwargs)
+        return original(actor, outlet)
 
-    monkeypatch.setattr(services, "with_items", held)
+    monkeypatch.setattr(services, "_require_writer", held)
     failures: list[BaseException] = []
 
     def change():
