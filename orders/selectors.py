@@ -11,7 +11,7 @@ from orders.lifecycle import ACTIVE_STATUSES
 from orders.models import Order, OrderItem
 from pos.ids import parse_uuid
 from pos.prefetch import set_prefetched
-from pos.rows import Table, fetchall, statement
+from pos.rows import Table
 from tenants.models import User
 from tenants.selectors import outlets_visible_to
 
@@ -72,7 +72,7 @@ _PRODUCT_ROWS = Table(Product, "p")
 
 
 def item_columns(*, product_tracks_stock: bool = False) -> str:
-    """The SELECT list of an order's items as ``with_items`` reads them (``i``), with their
+    """The SELECT list of an order's items as ``OrderSerializer`` reads them (``i``), with their
     product's ``track_stock`` (``p``, joined by ``item_joins``) if asked."""
     stock = f", {_PRODUCT_ROWS.column('track_stock')}" if product_tracks_stock else ""
     return ITEM_ROWS.columns + stock
@@ -110,28 +110,8 @@ def set_items(order: Order, rows: Iterable[tuple], *, start: int = 0,
     return order
 
 
-def with_items(order: Order, *, product_tracks_stock: bool = False) -> Order:
-    """``order``, an instance the caller holds (and has saved), given its items as
-    ``OrderSerializer`` reads them: one query, instead of reading the order again.
-
-    With ``product_tracks_stock``, each item also carries ``product_tracks_stock``, its
-    product's ``track_stock`` as read in that same query (unlocked; None without a product).
-
-    Plain SQL built once (``pos.rows``): status changes run it, and the prefetch it stands
-    for cost more to compile than to run.
-    """
-    name = "orders.items_with_stock" if product_tracks_stock else "orders.items"
-    sql = statement(name, lambda: (
-        f"SELECT {item_columns(product_tracks_stock=product_tracks_stock)} "  # noqa: S608
-        f"FROM {ITEM_ROWS.table}{item_joins(product_tracks_stock=product_tracks_stock)} "
-        f"WHERE {ITEM_ROWS.column('order')} = %s ORDER BY {item_order()}"
-    ))
-    rows = fetchall(sql, [ITEM_ROWS.param("order", order.pk)])
-    return set_items(order, rows, product_tracks_stock=product_tracks_stock)
-
-
 def with_written_items(order: Order, items: Iterable[OrderItem]) -> Order:
-    """``order`` given ``items`` as its prefetched items, in the order ``with_items`` reads
+    """``order`` given ``items`` as its prefetched items, in the order ``set_items`` stores
     them, without a query: for the service that has just created the order and its items
     (all of them, saved, each holding what its row holds)."""
     set_prefetched(order, "items", items, ordering=ITEM_ORDER)

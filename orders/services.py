@@ -290,8 +290,8 @@ def _take_stock(order: Order) -> bool:
 
     Raises ``InsufficientStock`` (nothing taken) if any product is short. Returns whether any
     stock was taken. Precondition: the order row is locked and its items prefetched
-    (``with_items(order, product_tracks_stock=True)``); the marks are set on those instances
-    too, so they stay true to the rows.
+    (``_locked_order(..., items=True, product_tracks_stock=True)``); the marks are set on those
+    instances too, so they stay true to the rows.
     """
     lines = [item for item in order.items.all() if item.product_id is not None]
     if not any(item.product_tracks_stock for item in lines):
@@ -333,7 +333,8 @@ def _take_stock(order: Order) -> bool:
 
 def _return_stock(order: Order) -> None:
     """Give back exactly what ``_take_stock`` took. Precondition: the order row is locked and
-    its items prefetched (``with_items``); their marks are cleared on those instances too."""
+    its items prefetched (``_locked_order(..., items=True)``); their marks are cleared on those
+    instances too."""
     lines = [
         item for item in order.items.all() if item.stock_taken and item.product_id is not None
     ]
@@ -357,8 +358,10 @@ _OUTLET_ROWS = Table(Outlet, "u")
 def _locked_order(order_id: uuid.UUID | str, *, items: bool = False,
                   product_tracks_stock: bool = False) -> Order:
     """The order with its outlet, the order's row locked (not the outlet's) until commit;
-    with ``items``, its items too, as ``with_items(order, product_tracks_stock=...)`` gives
-    them, read in the same statement.
+    with ``items``, its items too, read in the same statement and stored as
+    ``prefetch_related("items")`` stores them (``set_items``); with ``product_tracks_stock``
+    each item also carries ``product_tracks_stock``, its product's ``track_stock`` as read
+    then (unlocked; None without a product).
 
     Plain SQL built once (``pos.rows``): every status change and payment runs it, and the
     queryset it stands for (``select_for_update(no_key=True, of=("self",))

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
 
+from pos.rows import statement
+
 
 def increment(model: type[models.Model], *, field: str, by: int = 1, **key: Any) -> int:
     """Add ``by`` to ``field`` of the ``model`` row whose fields equal ``key`` and return the
@@ -17,14 +19,17 @@ def increment(model: type[models.Model], *, field: str, by: int = 1, **key: Any)
     created holding ``by``, in a savepoint: a racing creator's row is incremented instead.
     """
     meta = model._meta
-    quote = connection.ops.quote_name
     key_fields = [meta.get_field(name) for name in key]
-    column = quote(meta.get_field(field).column)
-    where = " AND ".join(f"{quote(f.column)} = %s" for f in key_fields)
-    sql = (  # names come from the model's meta; every value is a parameter
-        f"UPDATE {quote(meta.db_table)} SET {column} = {column} + %s "  # noqa: S608
-        f"WHERE {where} RETURNING {column}"
-    )
+
+    def build() -> str:  # names come from the model's meta; every value is a parameter
+        quote = connection.ops.quote_name
+        column = quote(meta.get_field(field).column)
+        where = " AND ".join(f"{quote(f.column)} = %s" for f in key_fields)
+        return (f"UPDATE {quote(meta.db_table)} SET {column} = {column} + %s "  # noqa: S608
+                f"WHERE {where} RETURNING {column}")
+
+    # Built once per counter: it runs on every writing transaction.
+    sql = statement(f"counters.{meta.label}.{field}.{'.'.join(key)}", build)
     params = [by, *(f.get_db_prep_value(key[f.name], connection) for f in key_fields)]
     for _ in range(2):
         with connection.cursor() as cursor:

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from pos import counters, metrics
 from pos.models import StreamCursor, StreamEvent
-from pos.rows import Table
+from pos.rows import Table, statement
 from pos.streams.wire import by_outlet
 
 logger = logging.getLogger(__name__)
@@ -132,6 +132,21 @@ def _advance_cursor(outlet_id: uuid.UUID, count: int) -> int:
     return counters.increment(StreamCursor, field="last_seq", by=count, outlet_id=outlet_id)
 
 
+def _advance_and_number_sql() -> str:
+    quote = connection.ops.quote_name
+    cursors, events = quote(StreamCursor._meta.db_table), quote(StreamEvent._meta.db_table)
+    last, key, seq = quote("last_seq"), quote(StreamEvent._meta.pk.column), quote("seq")
+    return (  # names come from the models' meta; every value is a parameter
+        f"WITH advanced AS (UPDATE {cursors} SET {last} = {last} + %s "  # noqa: S608
+        f"WHERE {quote(StreamCursor._meta.pk.column)} = %s RETURNING {last}), "
+        f"numbered AS (UPDATE {events} AS e SET {seq} = advanced.{last} - %s + v.position, "
+        f"{quote('created_at')} = %s FROM advanced, "
+        f"unnest(%s::bigint[]) WITH ORDINALITY AS v(id, position) "
+        f"WHERE e.{key} = v.id RETURNING e.{key}) "
+        f"SELECT advanced.{last}, ARRAY(SELECT {key} FROM numbered) FROM advanced"
+    )
+
+
 def _advance_and_number(
     outlet_id: uuid.UUID, group: list[StreamEvent], now: Any
 ) -> tuple[int, set[int]] | None:
@@ -141,18 +156,7 @@ def _advance_and_number(
     not PostgreSQL, or the outlet has no cursor row yet (nothing was changed then)."""
     if connection.vendor != "postgresql":
         return None
-    quote = connection.ops.quote_name
-    cursors, events = quote(StreamCursor._meta.db_table), quote(StreamEvent._meta.db_table)
-    last, key, seq = quote("last_seq"), quote(StreamEvent._meta.pk.column), quote("seq")
-    sql = (  # names come from the models' meta; every value is a parameter
-        f"WITH advanced AS (UPDATE {cursors} SET {last} = {last} + %s "  # noqa: S608
-        f"WHERE {quote(StreamCursor._meta.pk.column)} = %s RETURNING {last}), "
-        f"numbered AS (UPDATE {events} AS e SET {seq} = advanced.{last} - %s + v.position, "
-        f"{quote('created_at')} = %s FROM advanced, "
-        f"unnest(%s::bigint[]) WITH ORDINALITY AS v(id, position) "
-        f"WHERE e.{key} = v.id RETURNING e.{key}) "
-        f"SELECT advanced.{last}, ARRAY(SELECT {key} FROM numbered) FROM advanced"
-    )
+    sql = statement("outbox.advance_and_number", _advance_and_number_sql)
     count = len(group)
     params = [
         count,

@@ -15,7 +15,6 @@ from django.utils import timezone
 from catalog.models import Product
 from orders import services
 from orders.models import Order, OrderItem
-from orders.selectors import with_items
 from pos.models import StreamEvent
 from pos.rows import Table, lock_clause, statement
 from pos.streams import outbox
@@ -114,7 +113,7 @@ def test_models_written_with_sql_have_no_save_signal_receivers():
 
 
 def test_items_read_with_stock_marks_carry_the_product_and_the_order(order, menu):
-    with_items(order, product_tracks_stock=True)
+    order = services._locked_order(order.pk, items=True, product_tracks_stock=True)
     lines = list(order.items.all())
     assert [line.product_tracks_stock for line in lines] == [False, True]
     assert all(line.order is order for line in lines)

@@ -56,6 +56,18 @@ def assert_same_as_fresh_read(order: Order, django_assert_num_queries) -> None:
     assert [fields(line) for line in items] == [fields(line) for line in fresh.items.all()]
 
 
+def transition_as_fresh_read(order: Order, from_status: str, to_status: str, actor, emitted,
+                             django_assert_num_queries) -> Order:
+    """Move ``order`` on through the service; its one event and the order it returns are what
+    a fresh read renders."""
+    changed = services.order_transition(order_id=order.pk, to_status=to_status, actor=actor)
+    assert emitted == [
+        ("order.status_changed", fresh_json(order.pk, **{"from": from_status, "to": to_status}))
+    ]
+    assert_same_as_fresh_read(changed, django_assert_num_queries)
+    return changed
+
+
 @pytest.fixture
 def rich_outlet(world):
     """Rates whose products need rounding (half-up) on the service charge and the tax."""
@@ -118,14 +130,8 @@ def test_confirm_event_and_order_are_a_fresh_read(
     order = make_order(rich_outlet, items)
     emitted.clear()
 
-    confirmed = services.order_transition(
-        order_id=order.pk, to_status="confirmed", actor=world.cashier
-    )
-
-    assert emitted == [
-        ("order.status_changed", fresh_json(order.pk, **{"from": "pending", "to": "confirmed"}))
-    ]
-    assert_same_as_fresh_read(confirmed, django_assert_num_queries)
+    confirmed = transition_as_fresh_read(order, "pending", "confirmed", world.cashier, emitted,
+                                         django_assert_num_queries)
     assert confirmed.stock_taken is tracked
     marked = {line.name for line in confirmed.items.all() if line.stock_taken}
     assert marked == ({"Ice cream", "Fries"} if tracked else set())
@@ -141,14 +147,8 @@ def test_cancel_after_confirm_returns_stock_and_is_a_fresh_read(
     assert OrderItem.objects.filter(order=order, stock_taken=True).count() == 2
     emitted.clear()
 
-    cancelled = services.order_transition(
-        order_id=order.pk, to_status="cancelled", actor=world.manager
-    )
-
-    assert emitted == [
-        ("order.status_changed", fresh_json(order.pk, **{"from": "confirmed", "to": "cancelled"}))
-    ]
-    assert_same_as_fresh_read(cancelled, django_assert_num_queries)
+    cancelled = transition_as_fresh_read(order, "confirmed", "cancelled", world.manager, emitted,
+                                         django_assert_num_queries)
     assert not any(line.stock_taken for line in cancelled.items.all())
     assert cancelled.stock_taken is False
     assert Product.objects.get(name="Ice cream").stock_quantity == 50
