@@ -29,8 +29,9 @@ class StreamEvent(models.Model):
 
     tenant_id = models.UUIDField(db_index=True)
     outlet_id = models.UUIDField()
-    # Null only inside the writing transaction: outbox.atomic numbers its events just before
-    # commit, so a committed row always has its seq.
+    # outbox.atomic writes its events with their seqs just before commit, so every row has
+    # one; the column stays nullable because rows written by earlier releases were inserted
+    # without it and numbered later in their transaction (a process of one during an upgrade).
     seq = models.BigIntegerField(null=True)
     name = models.CharField(max_length=64)
     data = models.JSONField()

@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model
+from django.db.models import Field, Model
 from django.db.models.expressions import Col
 
 M = TypeVar("M", bound=Model)
@@ -157,6 +157,22 @@ class Table(Generic[M]):
             if cursor.rowcount != 1:
                 raise DatabaseError(f"{self.model.__name__} {instance.pk} was not updated.")
 
+    @property
+    def insert_fields(self) -> list[Field]:
+        """The fields an ``INSERT`` writes, in the order of ``prepared``'s values (all concrete
+        fields but a key the database generates)."""
+        return self._compiled_for(_db()).insert_fields
+
+    def prepared(self, instances: Sequence[M]) -> list[list[Any]]:
+        """Each instance's values of ``insert_fields`` as an ``INSERT`` sends them (the
+        fields' ``pre_save`` run), for statements that insert rows some other way."""
+        return self._prepared(instances, _db())
+
+    def _prepared(self, instances: Sequence[M], db: BaseDatabaseWrapper) -> list[list[Any]]:
+        fields = self._compiled_for(db).insert_fields
+        return [[field.get_db_prep_save(field.pre_save(instance, True), db) for field in fields]
+                for instance in instances]
+
     def insert(self, instance: M) -> M:
         """``instance.save()`` of a new row without the ORM's compiling (and without
         signals); a database-generated primary key is read back into the instance."""
@@ -174,8 +190,7 @@ class Table(Generic[M]):
         size = max(1, db.ops.bulk_batch_size(fields, instances) or len(instances))
         if pk.db_returning and not returning:
             size = 1  # the key is read back per row (last_insert_id)
-        rows = [[field.get_db_prep_save(field.pre_save(instance, True), db) for field in fields]
-                for instance in instances]
+        rows = self._prepared(instances, db)
         head, tail = compiled.insert_sql
         one = "(" + ", ".join("%s" for _ in fields) + ")"
         with db.cursor() as cursor:
@@ -195,6 +210,14 @@ class Table(Generic[M]):
             instance._state.adding = False
             instance._state.db = db.alias
         return list(instances)
+
+    def stored(self, instance: M, key: Any) -> M:
+        """``instance`` as saved, with ``key`` its primary key: for rows inserted by a
+        statement of the caller's own (see ``prepared``)."""
+        setattr(instance, self.model._meta.pk.attname, key)
+        instance._state.adding = False
+        instance._state.db = _db().alias
+        return instance
 
 
 def fetchone(sql: str, params: Sequence[Any]) -> tuple | None:

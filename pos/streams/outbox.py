@@ -1,15 +1,16 @@
-"""The one event path: ``emit`` writes an outbox row inside the caller's transaction.
+"""The one event path: ``emit`` records an outbox event inside the caller's transaction.
 
 Code that emits runs in ``outbox.atomic`` (``transaction.atomic`` that also finishes the events
-emitted inside it). ``emit`` stores the event at once, without its seq, and runs the reactions
-other apps registered for its name (inside the same transaction: they commit or roll back with
-the change). When the outermost ``outbox.atomic`` block ends, just before the transaction can
-commit, the events that survived (a rolled-back savepoint takes its events with it) get the
-outlet's next seqs under a row lock on the outlet's cursor, and their publication is asked for
-after commit. So per outlet seq starts at 1 with no gaps and no repeats, in commit order,
-whatever the number of concurrent writers; and the cursor stays locked only from that last
-step to the commit, not for the whole transaction, which lets writers at one outlet overlap.
-A rolled-back transaction leaves no event and no hole.
+emitted inside it). ``emit`` records the event and runs the reactions other apps registered
+for its name (inside the same transaction: they commit or roll back with the change). When the
+outermost ``outbox.atomic`` block ends, just before the transaction can commit, the events
+that survived (a rolled-back savepoint takes its events with it) are written with the outlet's
+next seqs under a row lock on the outlet's cursor, in one statement per outlet, and their
+publication is asked for after commit. So per outlet seq starts at 1 with no gaps and no
+repeats, in commit order, whatever the number of concurrent writers; the cursor stays locked
+only from that last step to the commit, not for the whole transaction, which lets writers at
+one outlet overlap; and an event row is written once, complete. A rolled-back transaction
+leaves no event and no hole.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class _OutboxState:
 
     def __init__(self) -> None:
         self.depth = 0
-        self.pending: list[StreamEvent] = []
+        self.pending: list[_Emitted] = []
 
 
 def _state() -> _OutboxState:
@@ -126,111 +127,118 @@ def atomic(function: Callable | None = None):
     return _OutboxAtomic()(function) if function is not None else _OutboxAtomic()
 
 
+_EVENTS = Table(StreamEvent, "e")
+
+
 def _advance_cursor(outlet_id: uuid.UUID, count: int) -> int:
     """Add ``count`` to the outlet's cursor and return its new value; the updated row stays
     locked until commit, which is what makes seqs gapless and in commit order."""
     return counters.increment(StreamCursor, field="last_seq", by=count, outlet_id=outlet_id)
 
 
-def _advance_and_number_sql() -> str:
+class _Emitted:
+    """The on-commit callback each ``emit`` registers: it does nothing when called, but Django
+    drops it if the savepoint it was registered in rolls back, and that is how ``_finish``
+    knows which events were taken back (the event is not in the database until then)."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: StreamEvent) -> None:
+        self.event = event
+
+    def __call__(self) -> None:
+        pass
+
+
+def _surviving(pending: list[_Emitted]) -> list[StreamEvent]:
+    """The events of ``pending`` that no rolled-back savepoint took back, in emission order.
+
+    Django keeps a transaction's on-commit callbacks in ``connection.run_on_commit`` and
+    removes those registered inside a savepoint when it rolls back (the same list its
+    ``TestCase.captureOnCommitCallbacks`` reads); the outbox tests roll savepoints back around
+    events, so a change there fails them."""
+    registered = {id(callback) for _, callback, _ in connection.run_on_commit}
+    return [emitted.event for emitted in pending if id(emitted) in registered]
+
+
+_MAX_CACHED_ROWS = 8  # statements for up to this many events per outlet are kept (pos.rows)
+
+
+def _insert_numbered_sql(count: int) -> str:
+    """The cursor advanced by ``count`` and ``count`` events inserted with the seqs it frees:
+    a data-modifying ``WITH`` whose ``INSERT`` takes nothing when the outlet has no cursor
+    row yet. The event's values come as a ``VALUES`` list, each cast to its column's type
+    (an all-NULL column would otherwise be text); their ``seq`` is the event's position."""
     quote = connection.ops.quote_name
+    fields = _EVENTS.insert_fields
+    names = [quote(field.column) for field in fields]
     cursors, events = quote(StreamCursor._meta.db_table), quote(StreamEvent._meta.db_table)
-    last, key, seq = quote("last_seq"), quote(StreamEvent._meta.pk.column), quote("seq")
-    return (  # names come from the models' meta; every value is a parameter
+    last, seq = quote("last_seq"), quote(StreamEvent._meta.get_field("seq").column)
+    chosen = ", ".join(
+        f"advanced.{last} - %s + v.{name}" if name == seq else f"v.{name}" for name in names
+    )
+    row = "(" + ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in fields) + ")"
+    return (  # names and types come from the models' meta; every value is a parameter
         f"WITH advanced AS (UPDATE {cursors} SET {last} = {last} + %s "  # noqa: S608
-        f"WHERE {quote(StreamCursor._meta.pk.column)} = %s RETURNING {last}), "
-        f"numbered AS (UPDATE {events} AS e SET {seq} = advanced.{last} - %s + v.position, "
-        f"{quote('created_at')} = %s FROM advanced, "
-        f"unnest(%s::bigint[]) WITH ORDINALITY AS v(id, position) "
-        f"WHERE e.{key} = v.id RETURNING e.{key}) "
-        f"SELECT advanced.{last}, ARRAY(SELECT {key} FROM numbered) FROM advanced"
+        f"WHERE {quote(StreamCursor._meta.pk.column)} = %s RETURNING {last}) "
+        f"INSERT INTO {events} ({', '.join(names)}) SELECT {chosen} "
+        f"FROM advanced, (VALUES {', '.join(row for _ in range(count))}) AS v({', '.join(names)}) "
+        f"RETURNING {quote(StreamEvent._meta.pk.column)}, {seq}"
     )
 
 
-def _advance_and_number(
-    outlet_id: uuid.UUID, group: list[StreamEvent], now: Any
-) -> tuple[int, set[int]] | None:
-    """PostgreSQL: ``_advance_cursor`` and ``_number`` in one statement (a data-modifying
-    ``WITH``), since every writing transaction pays for this round trip. Returns the cursor's
-    new value and the ids of the rows that exist, or None where the statement cannot serve:
-    not PostgreSQL, or the outlet has no cursor row yet (nothing was changed then)."""
+def _insert_numbered(outlet_id: uuid.UUID, group: list[StreamEvent]) -> bool:
+    """PostgreSQL: advance the outlet's cursor and insert ``group`` with its seqs in one
+    statement, since every writing transaction pays for this round trip (and a row written
+    once, complete, costs the database less than a row inserted and then numbered). False,
+    with nothing changed, where it cannot serve: not PostgreSQL, or no cursor row yet."""
     if connection.vendor != "postgresql":
-        return None
-    sql = statement("outbox.advance_and_number", _advance_and_number_sql)
+        return False
     count = len(group)
-    params = [
-        count,
-        StreamCursor._meta.pk.get_db_prep_value(outlet_id, connection),
-        count,
-        StreamEvent._meta.get_field("created_at").get_db_prep_value(now, connection),
-        [event.pk for event in group],
+    if count <= _MAX_CACHED_ROWS:
+        sql = statement(f"outbox.insert_numbered.{count}", lambda: _insert_numbered_sql(count))
+    else:
+        sql = _insert_numbered_sql(count)
+    for position, event in enumerate(group, start=1):
+        event.seq = position  # sent as the position; the statement adds the cursor to it
+    params: list[Any] = [
+        count, StreamCursor._meta.pk.get_db_prep_value(outlet_id, connection), count
     ]
+    for values in _EVENTS.prepared(group):
+        params += values
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return row[0], set(row[1])
+        rows = cursor.fetchall()
+    if not rows:
+        for event in group:
+            event.seq = None
+        return False
+    key_of = {seq: key for key, seq in rows}
+    first = min(key_of)
+    for position, event in enumerate(group):
+        event.seq = first + position
+        _EVENTS.stored(event, key_of[event.seq])
+    return True
 
 
-def _number(group: list[StreamEvent], first: int, now: Any) -> set[int]:
-    """Give ``group`` the seqs ``first``, ``first + 1``, ... and commit time ``now``; returns
-    the ids of the rows that exist (a rolled-back savepoint took the others)."""
-    quote = connection.ops.quote_name
-    meta = StreamEvent._meta
-    cases = " ".join("WHEN %s THEN %s" for _ in group)
-    table, key = quote(meta.db_table), quote(meta.pk.column)
-    ids = ", ".join("%s" for _ in group)
-    sql = (  # names come from the model's meta; every value is a parameter
-        f"UPDATE {table} SET {quote('seq')} = CASE {key} {cases} END, "  # noqa: S608
-        f"{quote('created_at')} = %s WHERE {key} IN ({ids}) RETURNING {key}"
-    )
-    params: list[Any] = []
-    for seq, event in enumerate(group, start=first):
-        params += [event.pk, seq]
-    params.append(meta.get_field("created_at").get_db_prep_value(now, connection))
-    params += [event.pk for event in group]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {row[0] for row in cursor.fetchall()}
-
-
-def _finish(pending: list[StreamEvent]) -> None:
-    """Give the surviving pending events their seqs and commit time; ask for publication."""
-    if not pending:
+def _finish(pending: list[_Emitted]) -> None:
+    """Insert the surviving pending events with their seqs and commit time; ask for their
+    publication after commit."""
+    events = _surviving(pending)
+    if not events:
         return
-    # SQLite hands the id of a row a savepoint rolled back to the next insert: of two pending
-    # events with one id, only the later can still exist.
-    last_with_id = {event.pk: index for index, event in enumerate(pending)}
-    pending = [event for index, event in enumerate(pending) if last_with_id[event.pk] == index]
     now = timezone.now()
-    finished: list[StreamEvent] = []
-    for outlet_id, group in by_outlet(pending):
-        numbered = _advance_and_number(outlet_id, group, now)
-        if numbered is None:  # SQLite, or the outlet's first events: two statements
+    for event in events:
+        event.created_at = now
+    for outlet_id, group in by_outlet(events):
+        if not _insert_numbered(outlet_id, group):  # SQLite, or the outlet's first events
             last = _advance_cursor(outlet_id, len(group))
-            alive = _number(group, last - len(group) + 1, now)
-        else:
-            last, alive = numbered
-        first = last - len(group) + 1
-        if len(alive) < len(group):
-            # Rare: a savepoint rolled back with some of them. Number the survivors again,
-            # without holes, and give the cursor back what they do not use (still locked).
-            group = [event for event in group if event.pk in alive]
-            if group:
-                _number(group, first, now)
-            StreamCursor.objects.filter(pk=outlet_id).update(
-                last_seq=first + len(group) - 1
-            )
-        for seq, event in enumerate(group, start=first):
-            event.seq = seq
-            event.created_at = now
-        finished.extend(group)
-    if not finished:
-        return
-    for event in finished:
+            for seq, event in enumerate(group, start=last - len(group) + 1):
+                event.seq = seq
+            _EVENTS.insert_many(group)
+    for event in events:
         metrics.events_emitted.labels(event=event.name).inc()
-    _schedule_publication(finished)
+    _schedule_publication(events)
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
@@ -238,8 +246,6 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
 
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
-
-_EVENTS = Table(StreamEvent, "e")
 
 
 def emit(
@@ -262,19 +268,18 @@ def emit(
     state = _state()
     if state.depth == 0:
         raise RuntimeError("emit() must run inside outbox.atomic, with the change it reports")
-    event = _EVENTS.insert(  # every write inserts events: SQL built once (pos.rows)
-        StreamEvent(
-            tenant_id=outlet.tenant_id,
-            outlet_id=outlet.id,
-            seq=None,
-            name=name,
-            data=_jsonable(data),
-            order_id=order_id,
-            station_id=station_id,
-            created_at=timezone.now(),
-        )
+    event = StreamEvent(
+        tenant_id=outlet.tenant_id,
+        outlet_id=outlet.id,
+        seq=None,
+        name=name,
+        data=_jsonable(data),
+        order_id=order_id,
+        station_id=station_id,
     )
-    state.pending.append(event)
+    emitted = _Emitted(event)
+    transaction.on_commit(emitted)  # a rolled-back savepoint takes it back (_surviving)
+    state.pending.append(emitted)
     for reaction in list(_reactions.get(name, ())):
         reaction(event)
     return event

@@ -141,6 +141,41 @@ def test_a_stream_with_history_is_numbered_in_one_statement(world):
     assert StreamCursor.objects.get(pk=world.outlet.id).last_seq == 3
 
 
+def test_event_rows_are_written_once_complete_one_statement_per_outlet(world):
+    # Each outlet's events are inserted with their seqs as the block ends: no row is written
+    # without its seq and numbered afterwards. More events than the statements kept per size
+    # (pos.streams.outbox._MAX_CACHED_ROWS), routing keys null in some rows and set in others.
+    assert connection.vendor == "postgresql"
+    write_events(world.outlet, 1)
+    write_events(world.outlet2, 1)
+    order_id, station_id = uuid.uuid4(), uuid.uuid4()
+    with CaptureQueriesContext(connection) as queries, outbox.atomic():
+        many = [
+            outbox.emit(outlet=world.outlet, name="order.updated", data={"n": n},
+                        order_id=order_id if n % 2 else None)
+            for n in range(outbox._MAX_CACHED_ROWS + 2)
+        ]
+        other = outbox.emit(outlet=world.outlet2, name="ticket.created", data={"t": 1},
+                            order_id=order_id, station_id=station_id)
+        assert StreamEvent.objects.count() == 2  # the two earlier events: nothing written yet
+    table = StreamEvent._meta.db_table
+    writes = [q["sql"] for q in queries.captured_queries if table in q["sql"]
+              and "SELECT COUNT" not in q["sql"]]
+    assert len(writes) == 2
+    assert all(sql.lstrip().startswith("WITH") and "INSERT INTO" in sql for sql in writes)
+    assert [e.seq for e in many] == list(range(2, outbox._MAX_CACHED_ROWS + 4))
+    assert other.seq == 2
+    stored = {e.pk: e for e in StreamEvent.objects.filter(seq__gt=1)}
+    assert len(stored) == len(many) + 1
+    for event in [*many, other]:
+        row = stored[event.pk]  # the key read back belongs to the row with that seq
+        assert (row.outlet_id, row.seq, row.name, row.data, row.order_id, row.station_id,
+                row.created_at, row.published_at) == (
+            event.outlet_id, event.seq, event.name, event.data, event.order_id,
+            event.station_id, event.created_at, None)
+    assert StreamCursor.objects.get(pk=world.outlet.id).last_seq == outbox._MAX_CACHED_ROWS + 3
+
+
 def test_outbox_block_inside_a_rolled_back_transaction_leaves_nothing(world):
     write_events(world.outlet, 1)
     with pytest.raises(ZeroDivisionError), transaction.atomic():
