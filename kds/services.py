@@ -357,7 +357,7 @@ def _items_to_fire(order_id: uuid.UUID) -> list[dict]:
     ]
 
 
-@outbox.atomic
+@outbox.atomic(savepoint=False)  # its failure fails the confirmation: no savepoint to keep
 def tickets_fire(*, order_id: uuid.UUID) -> list[TicketChange]:
     """Create the order's tickets, one per prep station its items route to; emit
     ``ticket.created`` for each.
@@ -435,7 +435,7 @@ def tickets_fire(*, order_id: uuid.UUID) -> list[TicketChange]:
     ]
 
 
-@outbox.atomic
+@outbox.atomic(savepoint=False)  # as tickets_fire: part of the cancellation
 def tickets_void_for_order(*, order_id: uuid.UUID) -> list[TicketChange]:
     """Void the order's open tickets (and their items); emit ``ticket.voided`` for each.
 

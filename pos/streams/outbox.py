@@ -92,11 +92,15 @@ def _state() -> _OutboxState:
 
 
 class _OutboxAtomic(ContextDecorator):
+    def __init__(self, savepoint: bool = True) -> None:
+        self.savepoint = savepoint
+
     def _recreate_cm(self) -> _OutboxAtomic:
-        return type(self)()  # one per call: a decorated function nests, runs in threads
+        # One per call: a decorated function nests, runs in threads.
+        return type(self)(self.savepoint)
 
     def __enter__(self) -> _OutboxAtomic:
-        self._atomic = transaction.atomic()
+        self._atomic = transaction.atomic(savepoint=self.savepoint)
         self._atomic.__enter__()
         _state().depth += 1
         return self
@@ -115,7 +119,7 @@ class _OutboxAtomic(ContextDecorator):
         self._atomic.__exit__(exc_type, exc, tb)
 
 
-def atomic(function: Callable | None = None):
+def atomic(function: Callable | None = None, *, savepoint: bool = True):
     """``transaction.atomic`` for code that emits events: ``@outbox.atomic``,
     ``@outbox.atomic()`` or ``with outbox.atomic():`` (the default database: the outbox's).
 
@@ -123,8 +127,13 @@ def atomic(function: Callable | None = None):
     ends without error, still inside the transaction; nested blocks, and plain
     ``transaction.atomic`` blocks inside it, leave that to the outermost one. State lives on the
     connection (so per thread), never on a decorator.
+
+    ``savepoint=False`` (as for ``transaction.atomic``): nested, the block sets no savepoint,
+    two round trips fewer; an error escaping it dooms the whole transaction. For code that
+    runs inside its caller's change and whose failure must fail that change (a reaction).
     """
-    return _OutboxAtomic()(function) if function is not None else _OutboxAtomic()
+    block = _OutboxAtomic(savepoint)
+    return block(function) if function is not None else block
 
 
 _EVENTS = Table(StreamEvent, "e")

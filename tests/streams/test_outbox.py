@@ -176,6 +176,32 @@ def test_event_rows_are_written_once_complete_one_statement_per_outlet(world):
     assert StreamCursor.objects.get(pk=world.outlet.id).last_seq == outbox._MAX_CACHED_ROWS + 3
 
 
+def test_a_block_without_savepoint_sets_none_and_its_failure_fails_the_change(world):
+    write_events(world.outlet, 1)
+    with (CaptureQueriesContext(connection) as queries, outbox.atomic(),
+          outbox.atomic(savepoint=False)):
+        inner = outbox.emit(outlet=world.outlet, name="ticket.created", data={"n": 1})
+    # One savepoint, the outer block's (the test runs in a transaction); none of the inner's.
+    savepoints = [q for q in queries.captured_queries if q["sql"].startswith("SAVEPOINT")]
+    assert len(savepoints) == 1
+    assert inner.seq == 2
+
+    @outbox.atomic(savepoint=False)
+    def failing_reaction():
+        outbox.emit(outlet=world.outlet, name="ticket.created", data={"n": "doomed"})
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError), outbox.atomic():
+        outbox.emit(outlet=world.outlet, name="order.updated", data={"n": "doomed too"})
+        with pytest.raises(ZeroDivisionError):
+            failing_reaction()
+        # No savepoint to go back to: the change cannot carry on without the reaction.
+        assert connection.needs_rollback
+        raise ZeroDivisionError
+    assert seqs_of(world.outlet) == [1, 2]
+    assert write_events(world.outlet, 1) == [3]
+
+
 def test_outbox_block_inside_a_rolled_back_transaction_leaves_nothing(world):
     write_events(world.outlet, 1)
     with pytest.raises(ZeroDivisionError), transaction.atomic():
