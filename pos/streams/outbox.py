@@ -15,6 +15,7 @@ leaves no event and no hole.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections import defaultdict
@@ -22,14 +23,13 @@ from collections.abc import Callable
 from contextlib import ContextDecorator
 from typing import Any, Protocol
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
 from pos import counters, metrics
 from pos.models import StreamCursor, StreamEvent
 from pos.rows import Table, statement
-from pos.streams.wire import by_outlet
+from pos.streams.wire import by_outlet, data_text
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +196,10 @@ def _insert_numbered_sql(count: int) -> str:
     )
 
 
+def _data_index() -> int:
+    return _EVENTS.insert_fields.index(StreamEvent._meta.get_field("data"))
+
+
 def _insert_numbered(outlet_id: uuid.UUID, group: list[StreamEvent]) -> bool:
     """PostgreSQL: advance the outlet's cursor and insert ``group`` with its seqs in one
     statement, since every writing transaction pays for this round trip (and a row written
@@ -213,7 +217,9 @@ def _insert_numbered(outlet_id: uuid.UUID, group: list[StreamEvent]) -> bool:
     params: list[Any] = [
         count, StreamCursor._meta.pk.get_db_prep_value(outlet_id, connection), count
     ]
-    for values in _EVENTS.prepared(group):
+    data = _data_index()
+    for event, values in zip(group, _EVENTS.prepared(group), strict=True):
+        values[data] = event.data_text  # the text emit dumped; cast to jsonb by the statement
         params += values
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -250,12 +256,6 @@ def _finish(pending: list[_Emitted]) -> None:
     _schedule_publication(events)
 
 
-def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
-    import json
-
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
-
-
 
 def emit(
     *,
@@ -277,15 +277,17 @@ def emit(
     state = _state()
     if state.depth == 0:
         raise RuntimeError("emit() must run inside outbox.atomic, with the change it reports")
+    text = data_text(data)  # dumped once: the row and the publication reuse the text
     event = StreamEvent(
         tenant_id=outlet.tenant_id,
         outlet_id=outlet.id,
         seq=None,
         name=name,
-        data=_jsonable(data),
+        data=json.loads(text),  # plain JSON, as it reads back
         order_id=order_id,
         station_id=station_id,
     )
+    event.data_text = text
     emitted = _Emitted(event)
     transaction.on_commit(emitted)  # a rolled-back savepoint takes it back (_surviving)
     state.pending.append(emitted)

@@ -46,17 +46,34 @@ def envelope(event: StreamEvent) -> dict[str, Any]:
     }
 
 
+def data_text(data: Any) -> str:
+    """``data`` as JSON text, as the envelope carries it (compact, ASCII, Django's encoder for
+    decimals, dates and UUIDs)."""
+    return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
+
+
+def _envelope_text(seq: int, name: str, outlet_id: str, created_at, text: str) -> str:
+    """``envelope`` as text, around ``data`` already in JSON ``text``: the same bytes as
+    dumping the envelope whole."""
+    return (
+        f'{{"type":"event","seq":{seq},"event":{json.dumps(name)},'
+        f'"outlet":"{outlet_id}","at":"{iso(created_at)}","data":{text}}}'
+    )
+
+
 def envelope_text(event: StreamEvent) -> str:
-    return json.dumps(envelope(event), cls=DjangoJSONEncoder, separators=(",", ":"))
+    """The envelope as text. ``emit`` keeps the text of the data it wrote on the event
+    (``data_text``), so a live event is not dumped again; a row read back is."""
+    text = getattr(event, "data_text", None)
+    if text is None:
+        text = data_text(event.data)
+    return _envelope_text(event.seq, event.name, str(event.outlet_id), event.created_at, text)
 
 
 def message_from_row(outlet_id: str, row: tuple) -> dict[str, Any]:
     """The message of a log row read by ``log.event_rows_after`` (data already JSON text)."""
-    seq, name, order_id, station_id, created_at, data_text = row
-    text = (
-        f'{{"type":"event","seq":{seq},"event":{json.dumps(name)},'
-        f'"outlet":"{outlet_id}","at":"{iso(created_at)}","data":{data_text}}}'
-    )
+    seq, name, order_id, station_id, created_at, text = row
+    text = _envelope_text(seq, name, outlet_id, created_at, text)
     return {
         "type": MESSAGE_TYPE,
         "outlet": outlet_id,
