@@ -136,6 +136,7 @@ class _Marker:
         self._ids: list[int] = []
         self._writing = False
         self._hurry = 0  # callers of flush() waiting: write without lingering
+        self._idle = False  # the thread waits for a first mark (else it lingers or writes)
         self._close = False
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -149,7 +150,11 @@ class _Marker:
                                                 daemon=True)
                 self._thread.start()
             self._ids.extend(ids)
-            self._cond.notify_all()
+            if self._idle:
+                # Only a waiting thread is woken: one lingering over a batch takes these
+                # along when its linger ends, and waking it on every commit cost each commit
+                # two context switches and a turn at the GIL.
+                self._cond.notify_all()
 
     def flush(self, timeout: float = 10.0, *, close: bool = False) -> bool:
         """Write every mark added so far now; wait for it (at most ``timeout`` s). With
@@ -170,7 +175,9 @@ class _Marker:
     def _run(self) -> None:
         while True:
             with self._cond:
+                self._idle = True
                 work = self._cond.wait_for(lambda: self._ids or self._close, MARKER_IDLE_S)
+                self._idle = False
                 if work and self._ids:
                     # Let the commits of the next few ms join this batch.
                     self._cond.wait_for(lambda: self._hurry, MARK_LINGER_S)

@@ -377,6 +377,37 @@ def test_marks_are_written_after_the_commit_returns_and_together(world, monkeypa
 
 
 @pytest.mark.django_db(transaction=True)
+def test_marks_added_while_the_marker_lingers_or_writes_are_written_unasked(world, monkeypatch):
+    # Commits during a linger join its batch; commits during a write are the next batch's.
+    # Neither wakes the marker thread (a commit wakes only an idle one), and no flush is
+    # needed for either to be written.
+    monkeypatch.setattr(publisher, "MARK_LINGER_S", 0.4)
+    batches, writing, go_on = [], threading.Event(), threading.Event()
+    real_mark = publisher._mark_published
+
+    def mark(ids):
+        batches.append(sorted(ids))
+        if len(batches) == 1:
+            writing.set()
+            go_on.wait(10)  # a slow first write
+        real_mark(ids)
+
+    monkeypatch.setattr(publisher, "_mark_published", mark)
+    write_events(world.outlet, 1)
+    time.sleep(0.1)
+    write_events(world.outlet, 1)  # the marker lingers over the first: joins its batch
+    assert writing.wait(5)
+    write_events(world.outlet, 2)  # the marker writes: the next batch
+    go_on.set()
+    deadline = time.monotonic() + 5
+    while StreamEvent.objects.filter(published_at__isnull=True).exists():
+        assert time.monotonic() < deadline, "marks left unwritten"
+        time.sleep(0.05)
+    ids = sorted(StreamEvent.objects.filter(outlet_id=world.outlet.id).values_list("pk", flat=True))
+    assert batches == [ids[:2], ids[2:]]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_failed_batch_of_marks_leaves_the_events_to_the_relay(world, monkeypatch):
     calls = []
 
