@@ -184,15 +184,14 @@ def _setup_django() -> None:
 
 def warm_up(_: int) -> None:
     """Open what a web process that has been serving has open: its worker thread's database
-    connection, and the publisher's loop with the layer's Redis connection, so that the
-    first measured commit does not pay for setting them up."""
-    from channels.layers import get_channel_layer
+    connection, and the channel layer's connections publication uses, so that the first
+    measured commit does not pay for setting them up."""
     from django.db import connection
 
-    from pos.streams.publisher import run_on_a_loop
+    from pos.streams.publisher import open_connections
 
     connection.ensure_connection()
-    run_on_a_loop(get_channel_layer().ping())
+    open_connections()
 
 
 async def run_publish(args: argparse.Namespace) -> dict:

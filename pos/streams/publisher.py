@@ -13,8 +13,12 @@ one ``UPDATE`` for many events. A mark lost with its process (or a failed batch)
 relay re-publishing those events after ``OUTBOX_RELAY_AFTER_S``; sockets drop the repeats by
 seq. The relay marks what it publishes at once (it reads the unmarked rows again next).
 
-Publication is called from sync code (on-commit callbacks, the relay) and runs on an event
-loop chosen so that the channel layer's connections are reused, never built per commit:
+Publication is called from sync code (on-commit callbacks, the relay). With the Redis
+channel layer the calling thread sends itself (``group_send_blocking``, on blocking
+connections the process keeps): a commit's events leave as soon as COMMIT returns, without a
+hop to an event loop's thread and back. Any other layer (the in-memory one of the embedded
+mode, a Sentinel-backed Redis) is used from an event loop chosen so that its connections are
+reused, never built per commit:
 
 - in a process whose loop serves sockets (a web process with sockets open), that loop: the
   layer's connections are already there, and the in-memory layer of the embedded mode must
@@ -65,6 +69,15 @@ def _mark_published(ids: Sequence[int]) -> None:
         cursor.execute(sql, [now, *ids])
 
 
+def _failed(outlet_id: str, batch: Sequence[StreamEvent]) -> None:
+    metrics.publish_failures.inc()
+    logger.warning(
+        "publication failed; the relay will retry",
+        extra={"outlet": outlet_id, "seq": batch[0].seq, "events": len(batch)},
+        exc_info=True,
+    )
+
+
 async def send_events(events: Sequence[StreamEvent]) -> list[int]:
     """Send the events to their outlets' groups, each outlet's in seq order and together (one
     message per outlet and transaction, up to ``BATCH_MAX_EVENTS``); stop at the first
@@ -75,15 +88,40 @@ async def send_events(events: Sequence[StreamEvent]) -> list[int]:
         try:
             await layer.group_send(group_for_outlet(outlet_id), batch_message(outlet_id, batch))
         except Exception:
-            metrics.publish_failures.inc()
-            logger.warning(
-                "publication failed; the relay will retry",
-                extra={"outlet": outlet_id, "seq": batch[0].seq, "events": len(batch)},
-                exc_info=True,
-            )
+            _failed(outlet_id, batch)
             break
         sent.extend(event.pk for event in batch)
     return sent
+
+
+def send_events_blocking(layer: Any, events: Sequence[StreamEvent]) -> list[int]:
+    """``send_events`` in the calling thread, through ``layer.group_send_blocking``."""
+    sent: list[int] = []
+    for outlet_id, batch in batches_for(events):
+        try:
+            layer.group_send_blocking(group_for_outlet(outlet_id),
+                                      batch_message(outlet_id, batch))
+        except Exception:
+            _failed(outlet_id, batch)
+            break
+        sent.extend(event.pk for event in batch)
+    return sent
+
+
+def _blocking_layer() -> Any | None:
+    """The channel layer if it can send from this thread (the Redis layer), else None."""
+    layer = get_channel_layer()
+    return layer if getattr(layer, "can_send_blocking", False) else None
+
+
+def open_connections() -> None:
+    """Open the connections publication will use, so that the first commit does not pay for
+    them (a process that has been serving has them open)."""
+    layer = _blocking_layer()
+    if layer is not None:
+        layer.ping_blocking()
+    elif hasattr(get_channel_layer(), "ping"):
+        run_on_a_loop(get_channel_layer().ping())
 
 
 class _PublisherLoop:
@@ -108,17 +146,23 @@ class _PublisherLoop:
 _publisher_loop = _PublisherLoop()
 
 
+def _refuse_on_a_loop() -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError("publication is sync code: call it from a thread, not the loop")
+
+
 def run_on_a_loop(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run ``coroutine`` from sync code on the loop publication should use (module docs)."""
     from pos.streams.hub import running_hub_loop
 
     try:
-        asyncio.get_running_loop()
+        _refuse_on_a_loop()
     except RuntimeError:
-        pass
-    else:
         coroutine.close()
-        raise RuntimeError("publication is sync code: call it from a thread, not the loop")
+        raise
     loop = running_hub_loop() or _publisher_loop.loop()
     return asyncio.run_coroutine_threadsafe(coroutine, loop).result(PUBLISH_TIMEOUT_S)
 
@@ -223,7 +267,12 @@ def publish(events: Sequence[StreamEvent], *, path: str = "commit", mark_now: bo
     """Publish ``events`` and have the sent ones marked published: by the marker thread, or
     with ``mark_now`` at once in the caller's thread (the relay, which reads the unmarked rows
     again next). ``path`` labels the metric. Returns how many were sent."""
-    sent = run_on_a_loop(send_events(events))
+    layer = _blocking_layer()
+    if layer is not None:
+        _refuse_on_a_loop()
+        sent = send_events_blocking(layer, events)
+    else:
+        sent = run_on_a_loop(send_events(events))
     if sent:
         metrics.events_published.labels(path=path).inc(len(sent))
         if mark_now:

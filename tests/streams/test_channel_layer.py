@@ -1,5 +1,5 @@
 """``pos.streams.channel_layer.RedisChannelLayer``: channels-redis' group send rules in two
-requests.
+requests, from the event loop or, blocking, from a thread.
 
 Runs against the Redis of ``REDIS_URL`` (CI has one), under a prefix of its own.
 """
@@ -13,6 +13,8 @@ import uuid
 import pytest
 from channels_redis.core import RedisChannelLayer as ChannelsRedisLayer
 from django.conf import settings
+from redis import client as blocking_client
+from redis import connection as blocking_connection
 from redis.asyncio import client as redis_client
 
 from pos.streams.channel_layer import RedisChannelLayer
@@ -113,3 +115,46 @@ async def test_ping_opens_the_connection_with_one_request(layers, requests):
 
 async def _refuse_pipelines(self, *args, **options):
     raise AssertionError("group_send should not need a pipeline")
+
+
+async def test_a_blocking_group_send_follows_the_same_rules(layers):
+    ours, theirs = layers
+    local = await theirs.new_channel("hub.")
+    for channel in (local, "full.three", "free.three"):
+        await ours.group_add("g", channel)
+    for seq in (1, 2):
+        await ours.send("full.three", {"type": "x", "seq": seq})  # capacity is 2
+    await asyncio.to_thread(ours.group_send_blocking, "g", {"type": "x", "seq": 3})
+    assert (await _receive(theirs, local))["seq"] == 3
+    assert (await _receive(theirs, "free.three"))["seq"] == 3
+    assert [(await _receive(theirs, "full.three"))["seq"] for _ in range(2)] == [1, 2]
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(theirs.receive("full.three"), 0.3)  # 3 never went in
+    await asyncio.to_thread(ours.group_send_blocking, "nobody.here", {"type": "x"})
+
+
+async def test_a_blocking_group_send_is_two_requests_on_kept_connections(layers, monkeypatch):
+    ours, theirs = layers
+    await ours.group_add("g", await theirs.new_channel("hub."))
+    sent: list[str] = []
+    real_execute = blocking_client.Redis.execute_command
+
+    def counting(self, *args, **options):
+        sent.append(str(args[0]))
+        return real_execute(self, *args, **options)
+
+    monkeypatch.setattr(blocking_client.Redis, "execute_command", counting)
+    await asyncio.to_thread(ours.ping_blocking)
+    assert sent == ["PING"]
+    connects = []
+    real_connect = blocking_connection.Connection._connect  # opens a socket
+    monkeypatch.setattr(blocking_connection.Connection, "_connect",
+                        lambda self: (connects.append(self), real_connect(self))[1])
+    for _ in range(3):
+        await asyncio.to_thread(ours.group_send_blocking, "g", {"type": "x"})
+    assert sent == ["PING", *["EVAL", "EVAL"] * 3]
+    assert connects == []  # the connection the ping opened, kept between sends
+    assert ours.can_send_blocking
+    assert not RedisChannelLayer(
+        hosts=[{"master_name": "m", "sentinels": [("127.0.0.1", 26379)]}]
+    ).can_send_blocking

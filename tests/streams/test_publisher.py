@@ -1,4 +1,5 @@
-"""Publication picks a loop that keeps the channel layer's connections: never one per commit."""
+"""Publication: the committing thread sends through the Redis layer's blocking connections;
+any other layer is used from a loop that keeps its connections, never one per commit."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 
+from pos import metrics
 from pos.models import StreamEvent
 from pos.streams import outbox, publisher, wire
+from pos.streams.channel_layer import RedisChannelLayer
 from pos.streams.wire import BATCH_TYPE, MESSAGE_TYPE, group_for_outlet
 from tests.streams.helpers import communicator, receive, write_events
 
@@ -22,7 +25,57 @@ def _publisher_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "pos-publisher"]
 
 
-def test_threads_without_a_loop_share_one_long_lived_publisher_loop(world):
+@pytest.fixture
+def loop_path(monkeypatch):
+    """Publication as for a layer that cannot send from a thread (the in-memory one, a
+    Sentinel-backed Redis): through an event loop."""
+    monkeypatch.setattr(RedisChannelLayer, "can_send_blocking", property(lambda self: False))
+
+
+def test_the_committing_thread_sends_itself_without_any_loop(world, monkeypatch):
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    channel = async_to_sync(layer.new_channel)("probe.")
+    async_to_sync(layer.group_add)(group_for_outlet(world.outlet.id), channel)
+
+    def no_loop(coroutine):
+        coroutine.close()
+        raise AssertionError("publication went through an event loop")
+
+    monkeypatch.setattr(publisher, "run_on_a_loop", no_loop)
+    senders = []
+    real_send = RedisChannelLayer.group_send_blocking
+
+    def spy(self, group, message):
+        senders.append(threading.current_thread())
+        return real_send(self, group, message)
+
+    monkeypatch.setattr(RedisChannelLayer, "group_send_blocking", spy)
+    try:
+        write_events(world.outlet, 2)
+        worker = threading.Thread(target=lambda: write_events(world.outlet, 1))
+        worker.start()
+        worker.join(30)
+        assert [async_to_sync(layer.receive)(channel)["seq"] for _ in range(3)] == [1, 2, 3]
+    finally:
+        async_to_sync(layer.group_discard)(group_for_outlet(world.outlet.id), channel)
+    assert senders == [threading.current_thread(), threading.current_thread(), worker]
+    assert publisher.flush_marks()
+    assert not StreamEvent.objects.filter(published_at__isnull=True).exists()
+
+
+def test_a_failed_blocking_send_leaves_the_events_to_the_relay(world, monkeypatch):
+    def down(self, group, message):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(RedisChannelLayer, "group_send_blocking", down)
+    failures = metrics.publish_failures._value.get()
+    assert write_events(world.outlet, 2) == [1, 2]  # two transactions, committed all the same
+    assert metrics.publish_failures._value.get() == failures + 2
+    assert publisher.flush_marks()
+    assert StreamEvent.objects.filter(published_at__isnull=True).count() == 2
+
+
+def test_threads_without_a_loop_share_one_long_lived_publisher_loop(world, loop_path):
     layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
     channel = async_to_sync(layer.new_channel)("probe.")
     async_to_sync(layer.group_add)(group_for_outlet(world.outlet.id), channel)
@@ -55,7 +108,9 @@ def test_threads_without_a_loop_share_one_long_lived_publisher_loop(world):
     assert not StreamEvent.objects.filter(published_at__isnull=True).exists()
 
 
-async def test_a_thread_of_a_process_serving_sockets_publishes_on_the_serving_loop(world):
+async def test_a_thread_of_a_process_serving_sockets_publishes_on_the_serving_loop(
+    world, loop_path
+):
     """The embedded mode's schedule thread has no loop of its own: its publications go to
     the loop that holds the sockets (the in-memory layer must only be used from there)."""
     comm = communicator(world.owner, world.outlet)
