@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
 
-from pos.rows import statement
+from pos.rows import fetchone, statement
 
 
 def increment(model: type[models.Model], *, field: str, by: int = 1, **key: Any) -> int:
@@ -32,9 +32,7 @@ def increment(model: type[models.Model], *, field: str, by: int = 1, **key: Any)
     sql = statement(f"counters.{meta.label}.{field}.{'.'.join(key)}", build)
     params = [by, *(f.get_db_prep_value(key[f.name], connection) for f in key_fields)]
     for _ in range(2):
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+        row = fetchone(sql, params)
         if row is not None:
             return row[0]
         try:

@@ -207,17 +207,21 @@ class Table(Generic[M]):
                 for instance, key in zip(instances[start : start + size], keys, strict=True):
                     setattr(instance, pk.attname, key)
         for instance in instances:
-            instance._state.adding = False
-            instance._state.db = db.alias
+            _mark_saved(instance, db)
         return list(instances)
 
     def stored(self, instance: M, key: Any) -> M:
         """``instance`` as saved, with ``key`` its primary key: for rows inserted by a
         statement of the caller's own (see ``prepared``)."""
         setattr(instance, self.model._meta.pk.attname, key)
-        instance._state.adding = False
-        instance._state.db = _db().alias
+        _mark_saved(instance, _db())
         return instance
+
+
+def _mark_saved(instance: Model, db: BaseDatabaseWrapper) -> None:
+    """What ``save()`` leaves on an instance: no longer adding, and from ``db``."""
+    instance._state.adding = False
+    instance._state.db = db.alias
 
 
 def fetchone(sql: str, params: Sequence[Any]) -> tuple | None:

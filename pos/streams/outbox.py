@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from pos import counters, metrics
 from pos.models import StreamCursor, StreamEvent
-from pos.rows import Table, statement
+from pos.rows import Table, fetchall, statement
 from pos.streams.wire import by_outlet, data_text
 
 logger = logging.getLogger(__name__)
@@ -221,9 +221,7 @@ def _insert_numbered(outlet_id: uuid.UUID, group: list[StreamEvent]) -> bool:
     for event, values in zip(group, _EVENTS.prepared(group), strict=True):
         values[data] = event.data_text  # the text emit dumped; cast to jsonb by the statement
         params += values
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    rows = fetchall(sql, params)
     if not rows:
         for event in group:
             event.seq = None

@@ -117,11 +117,11 @@ def _blocking_layer() -> Any | None:
 def open_connections() -> None:
     """Open the connections publication will use, so that the first commit does not pay for
     them (a process that has been serving has them open)."""
-    layer = _blocking_layer()
-    if layer is not None:
+    layer = get_channel_layer()
+    if getattr(layer, "can_send_blocking", False):
         layer.ping_blocking()
-    elif hasattr(get_channel_layer(), "ping"):
-        run_on_a_loop(get_channel_layer().ping())
+    elif hasattr(layer, "ping"):
+        run_on_a_loop(layer.ping())
 
 
 class _PublisherLoop:
