@@ -22,6 +22,8 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import database, runs
@@ -70,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="events per transaction in the project's sweep steps (0: rate/50, "
                              "so that the writers keep up; 1: every event its own transaction, "
                              "one message each as the reference gets them)")
+    parser.add_argument("--sweep-extend", type=int, default=3,
+                        help="rates tried above the last of --rates while a server still "
+                             "passes, each 1.5 times the one before (the reference's ceiling "
+                             "is what the sweep target compares with)")
     parser.add_argument("--sweep-seconds", type=float, default=8.0,
                         help="length of each sweep step (events = rate x seconds)")
     parser.add_argument("--idle-screens", type=int, default=None)
@@ -202,6 +208,59 @@ def verdict(ok: bool) -> str:
     return "MET" if ok else "NOT MET"
 
 
+SWEEP_STEP_FACTOR = 1.5
+
+
+def sweep_ladder(rates: list[float], extra: int) -> list[float]:
+    """The sweep's rates: the given ones in order, then ``extra`` more, each 1.5 times the one
+    before. A reference that passes every given rate is thus still taken towards its ceiling,
+    which the verdict compares with (a climb stops at its first failure, so the extra steps
+    cost nothing once both servers have failed)."""
+    ladder = sorted(rates)
+    for _ in range(extra):
+        ladder.append(float(round(ladder[-1] * SWEEP_STEP_FACTOR)))
+    return ladder
+
+
+@dataclass
+class Climb:
+    """How far one server got up the sweep's ladder."""
+
+    best: float = 0.0  # highest rate achieved in a passing step
+    topped: bool = False  # every rate passed: the ceiling is higher than the ladder
+    short_of: float | None = None  # the writers could not reach this rate; the climb stopped
+
+
+def climb(ladder: list[float], step: Callable[[float], dict]) -> Climb:
+    """Run ``step(rate)`` up ``ladder`` until a step fails (its row's ``passed``) or the
+    writers reach less than 90 % of the rate asked (higher rates would not be tested)."""
+    result = Climb()
+    for rate in ladder:
+        row = step(rate)
+        if not row["passed"]:
+            return result
+        # The rate that was tested is the one the writers reached.
+        result.best = max(result.best, row["achieved_rate"])
+        if row["achieved_rate"] < 0.9 * rate:
+            result.short_of = rate
+            return result
+    result.topped = True
+    return result
+
+
+def sweep_verdict(project: Climb, reference: Climb) -> str:
+    """The sweep target: the project's highest passing rate is at least half the reference's.
+    Where the reference's ceiling was not found (it passed every rate, or its writer fell
+    short) a project at or above half its best proves nothing: INCONCLUSIVE."""
+    if reference.best <= 0:
+        return "INCONCLUSIVE (the reference passed no rate: the machine was too busy)"
+    ok = project.best >= TARGETS["sweep_fraction_of_reference"] * reference.best
+    if ok and (reference.topped or reference.short_of is not None):
+        return (f"INCONCLUSIVE (the reference's ceiling is above {reference.best:g}/s, the "
+                f"highest rate reached: raise --rates or --sweep-extend)")
+    return verdict(ok)
+
+
 # --- scenarios -------------------------------------------------------------------------------
 class Bench:
     def __init__(self, args: argparse.Namespace, ctx: runs.Context) -> None:
@@ -259,11 +318,12 @@ class Bench:
 
     def sweep(self, screens: int) -> None:
         limit = TARGETS["sweep_p99_ms"]
-        best: dict[str, float] = {}
+        ladder = sweep_ladder(self.args.rates, self.args.sweep_extend)
+        climbs: dict[str, Climb] = {}
         targets = ([] if self.args.no_reference else ["reference"]) + ["project"]
         for target in targets:
-            best[target] = 0.0
-            for rate in self.args.rates:
+
+            def step(rate: float, target: str = target) -> dict:
                 events = int(min(max(rate * self.args.sweep_seconds, 400), 20000))
                 self.ctx.say(f"sweep {target} {screens}x{rate:g}, {events} events")
                 # The writers share the load client's core; above 50/s the sweep commits
@@ -279,28 +339,21 @@ class Bench:
                 row["passed"] = (row["lost"] == 0 and row["p99_ms"] <= limit
                                  and row["duplicates"] == 0 and row["out_of_order"] == 0)
                 self.results["sweep"].append(row)
-                if not row["passed"]:
-                    break
-                # The rate that was tested is the one the writer reached.
-                best[target] = max(best[target], row["achieved_rate"])
-                if row["achieved_rate"] < 0.9 * rate:
-                    self.out(f"  ({target}: the writer reached {row['achieved_rate']:g}/s of "
-                             f"{rate:g}/s; higher rates were not tried)")
-                    break
+                return row
+
+            climbs[target] = climb(ladder, step)
         self.out(f"\n== rate sweep at {screens} screens (p99 <= {limit:g} ms and 0 lost) ==")
         self.out(fanout_table(self.results["sweep"]))
-        for target, rate in best.items():
-            self.out(f"  highest passing rate, {target}: {rate:g}/s")
-        if "reference" in best:
-            ok = best["project"] >= TARGETS["sweep_fraction_of_reference"] * best["reference"]
-            note = ""
-            if best["reference"] >= 0.9 * self.args.rates[-1]:
-                note = " (the reference passed every rate tried: its ceiling is higher)"
-            outcome = verdict(ok) if best["reference"] > 0 else (
-                "INCONCLUSIVE (the reference passed no rate: the machine was too busy)")
+        for target, result in climbs.items():
+            self.out(f"  highest passing rate, {target}: {result.best:g}/s")
+            if result.short_of is not None:
+                self.out(f"  ({target}: the writer fell short of {result.short_of:g}/s; higher "
+                         f"rates were not tried)")
+        if "reference" in climbs:
             self.verdicts.append(
-                f"sweep at {screens} screens: project {best['project']:g}/s >= half the "
-                f"reference's {best['reference']:g}/s: {outcome}{note}"
+                f"sweep at {screens} screens: project {climbs['project'].best:g}/s >= half the "
+                f"reference's {climbs['reference'].best:g}/s: "
+                f"{sweep_verdict(climbs['project'], climbs['reference'])}"
             )
 
     def idle(self, screens: int) -> None:

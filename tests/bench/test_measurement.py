@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 from prometheus_client.samples import Sample
 
+from bench.cli import Climb, climb, sweep_ladder, sweep_verdict
 from bench.driver import paced
 from bench.load import LoadClient, percentile
 from bench.runs import _histogram_quantiles
@@ -92,3 +93,49 @@ def test_histogram_quantiles_are_bucket_upper_bounds():
     assert _histogram_quantiles(family) == {"count": 100, "p50_ms": 5.0, "p99_ms": 25.0}
     assert _histogram_quantiles(SimpleNamespace(samples=[])) == {
         "count": 0, "p50_ms": None, "p99_ms": None}
+
+
+def _steps(outcomes: dict[float, tuple[bool, float]]):
+    """A sweep step that answers from ``outcomes`` (rate -> passed, achieved) and records
+    which rates were run."""
+    tried: list[float] = []
+
+    def step(rate: float) -> dict:
+        tried.append(rate)
+        passed, achieved = outcomes[rate]
+        return {"passed": passed, "achieved_rate": achieved}
+
+    return step, tried
+
+
+def test_the_sweep_ladder_goes_past_the_given_rates():
+    assert sweep_ladder([400, 100, 800], 3) == [100, 400, 800, 1200, 1800, 2700]
+    assert sweep_ladder([50, 100], 0) == [50, 100]
+
+
+def test_a_climb_stops_at_the_first_failure_and_keeps_the_achieved_rate():
+    step, tried = _steps({100: (True, 100.2), 200: (True, 199.0), 400: (False, 400.0),
+                          800: (True, 800.0)})
+    result = climb([100, 200, 400, 800], step)
+    assert tried == [100, 200, 400]
+    assert (result.best, result.topped, result.short_of) == (199.0, False, None)
+
+
+def test_a_climb_stops_where_the_writers_fall_short_and_one_that_passes_all_is_topped():
+    step, tried = _steps({100: (True, 100.0), 200: (True, 150.0), 400: (True, 400.0)})
+    short = climb([100, 200, 400], step)
+    assert tried == [100, 200] and (short.best, short.short_of, short.topped) == (150, 200, False)
+    step, _ = _steps({100: (True, 100.0), 200: (True, 200.5)})
+    assert climb([100, 200], step) == Climb(best=200.5, topped=True)
+
+
+def test_the_sweep_verdict_needs_the_references_ceiling():
+    found = Climb(best=800.0)
+    assert sweep_verdict(Climb(best=400.0), found) == "MET"
+    assert sweep_verdict(Climb(best=399.0), found) == "NOT MET"
+    # A reference that passed every rate could go higher: half of what it reached proves
+    # nothing, less than half of it fails whatever its ceiling.
+    for unknown in (Climb(best=800.0, topped=True), Climb(best=800.0, short_of=1200.0)):
+        assert sweep_verdict(Climb(best=1200.0), unknown).startswith("INCONCLUSIVE")
+        assert sweep_verdict(Climb(best=300.0), unknown) == "NOT MET"
+    assert sweep_verdict(Climb(best=300.0), Climb()).startswith("INCONCLUSIVE")
