@@ -54,12 +54,12 @@ GATHER_S = 0.005
 
 
 class Subscriber(Protocol):
-    last_seq: int
-
     def deliver_many(self, messages: list[dict[str, Any]], frames: bytes | None = None) -> None:
         ...
 
     def request_catch_up(self) -> None: ...
+
+    def catch_up_if_behind(self, settled_seq: int) -> None: ...
 
 
 class RecentEvents:
@@ -380,8 +380,7 @@ class StreamHub:
             for outlet_id, settled_seq in previous.items():
                 stream = self.outlets.get(outlet_id)
                 for subscriber in tuple(stream.subscribers if stream is not None else ()):
-                    if subscriber.last_seq < settled_seq:
-                        subscriber.request_catch_up()
+                    subscriber.catch_up_if_behind(settled_seq)
             previous = cursors
             if since_refresh >= GROUP_REFRESH_S:
                 since_refresh = 0.0

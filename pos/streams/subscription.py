@@ -139,6 +139,15 @@ class Subscription:
         self.catch_up_needed = True
         self._ensure_writer()
 
+    def catch_up_if_behind(self, settled_seq: int) -> None:
+        """The watchdog's check: catch up unless every event up to ``settled_seq`` was sent
+        or waits in this socket's buffer. A socket behind its own buffer is not behind the
+        stream: reading the log for it again would only add work when the server is already
+        overloaded (a gap inside the buffer is filled as the writer reaches it)."""
+        received = self.buffer[-1]["seq"] if self.buffer else 0
+        if max(received, self.last_seq) < settled_seq:
+            self.request_catch_up()
+
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
         """The snapshot or replay point is set: forward from ``last_seq`` on."""

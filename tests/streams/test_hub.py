@@ -113,6 +113,9 @@ class Recorder:
     def request_catch_up(self) -> None:
         pass
 
+    def catch_up_if_behind(self, settled_seq: int) -> None:
+        pass
+
 
 def _message(seq: int) -> dict:
     return {"outlet": "o", "seq": seq, "text": f"e{seq}", "name": "order.updated"}

@@ -205,6 +205,39 @@ async def test_overflow_drops_the_buffer_and_catches_up(settings):
     assert socket.frames == ["e1", "e2", "e3", "e4", "e5"]
 
 
+async def test_the_watchdog_reads_the_log_only_for_events_not_sent_or_buffered():
+    log = [message(s) for s in range(1, 6)]
+    socket, source = FakeSocket(), FakeSource(log)
+    sub = Subscription(socket, source, "o", last_seq=0)
+    sub.started = True
+    sub.deliver_many([message(1)])
+    socket.paused.clear()
+    for seq in (2, 3, 4):  # 2 suspends; 3 and 4 wait in the buffer
+        sub.deliver_many([message(seq)])
+    sub.catch_up_if_behind(4)  # behind its buffer, not behind the stream
+    assert not sub.catch_up_needed
+    socket.paused.set()
+    await settle()
+    assert socket.frames == ["e1", "e2", "e3", "e4"] and source.log_reads == 0
+    sub.catch_up_if_behind(5)  # 5 was committed and never arrived
+    await settle()
+    assert socket.frames == ["e1", "e2", "e3", "e4", "e5"] and source.log_reads > 0
+
+
+async def test_the_watchdog_lets_an_in_step_socket_be_and_catches_up_a_behind_one():
+    log = [message(s) for s in range(1, 4)]
+    socket, source = FakeSocket(), FakeSource(log)
+    sub = Subscription(socket, source, "o", last_seq=0)
+    sub.started = True
+    sub.deliver_many([message(1), message(2)])
+    sub.catch_up_if_behind(2)
+    await settle()
+    assert sub.writer is None and source.log_reads == 0
+    sub.catch_up_if_behind(3)
+    await settle()
+    assert socket.frames == ["e1", "e2", "e3"] and sub.last_seq == 3
+
+
 async def test_start_replays_before_going_live():
     log = [message(s) for s in range(1, 4)]
     socket, source = FakeSocket(), FakeSource(log)
