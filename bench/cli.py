@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bench import database, runs
@@ -317,32 +318,12 @@ class Bench:
         return rows
 
     def sweep(self, screens: int) -> None:
-        limit = TARGETS["sweep_p99_ms"]
         ladder = sweep_ladder(self.args.rates, self.args.sweep_extend)
-        climbs: dict[str, Climb] = {}
         targets = ([] if self.args.no_reference else ["reference"]) + ["project"]
-        for target in targets:
-
-            def step(rate: float, target: str = target) -> dict:
-                events = int(min(max(rate * self.args.sweep_seconds, 400), 20000))
-                self.ctx.say(f"sweep {target} {screens}x{rate:g}, {events} events")
-                # The writers share the load client's core; above 50/s the sweep commits
-                # several events per transaction, so that it measures fan-out rather than
-                # the writers' Python.
-                row = runs.fanout(self.ctx, target=target, screens=screens, rate=rate,
-                                  events=events, mode="broadcast" if target == "reference"
-                                  else "publish",
-                                  batch=(self.args.sweep_per_tx or max(1, int(rate // 50)))
-                                  if target == "project" else 1,
-                                  writers=self.args.writers)
-                row["label"] = "sweep"
-                row["passed"] = (row["lost"] == 0 and row["p99_ms"] <= limit
-                                 and row["duplicates"] == 0 and row["out_of_order"] == 0)
-                self.results["sweep"].append(row)
-                return row
-
-            climbs[target] = climb(ladder, step)
-        self.out(f"\n== rate sweep at {screens} screens (p99 <= {limit:g} ms and 0 lost) ==")
+        climbs = {target: climb(ladder, partial(self._sweep_step, target, screens))
+                  for target in targets}
+        self.out(f"\n== rate sweep at {screens} screens (p99 <= {TARGETS['sweep_p99_ms']:g} ms "
+                 f"and 0 lost) ==")
         self.out(fanout_table(self.results["sweep"]))
         for target, result in climbs.items():
             self.out(f"  highest passing rate, {target}: {result.best:g}/s")
@@ -355,6 +336,23 @@ class Bench:
                 f"reference's {climbs['reference'].best:g}/s: "
                 f"{sweep_verdict(climbs['project'], climbs['reference'])}"
             )
+
+    def _sweep_step(self, target: str, screens: int, rate: float) -> dict:
+        """One rate of the sweep for ``target``: its row, with whether it passed."""
+        events = int(min(max(rate * self.args.sweep_seconds, 400), 20000))
+        self.ctx.say(f"sweep {target} {screens}x{rate:g}, {events} events")
+        # The writers share the load client's core; above 50/s the sweep commits several
+        # events per transaction, so that it measures fan-out rather than the writers' Python.
+        row = runs.fanout(self.ctx, target=target, screens=screens, rate=rate, events=events,
+                          mode="broadcast" if target == "reference" else "publish",
+                          batch=(self.args.sweep_per_tx or max(1, int(rate // 50)))
+                          if target == "project" else 1,
+                          writers=self.args.writers)
+        row["label"] = "sweep"
+        row["passed"] = (row["lost"] == 0 and row["p99_ms"] <= TARGETS["sweep_p99_ms"]
+                         and row["duplicates"] == 0 and row["out_of_order"] == 0)
+        self.results["sweep"].append(row)
+        return row
 
     def idle(self, screens: int) -> None:
         rows = []
